@@ -1,0 +1,1 @@
+"""FHIR R4 input: a typed subset decoded with msgspec, and prefetch/FHIR-server access."""

@@ -1,0 +1,216 @@
+"""Prefetch first, then the FHIR server, else 412 (CDS Hooks 2.0 §Prefetch, §FHIR Resource Access).
+
+Per declared key:
+- provided value: used; a Bundle's `next` pages are followed on the fhirServer (capped);
+- `null`: the client has no data, so nothing is fetched;
+- missing, or a whole OperationOutcome: fetched from the fhirServer with the bearer token;
+- still unavailable: a required key makes the call fail with 412; an optional one is reported
+  so the cards can say what could not be checked.
+All fetches of one call run in parallel under one deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+import msgspec
+
+from cds_service.fhir.client import FhirAccessError, FhirServer
+from cds_service.fhir.model import DecodedPayload, OperationOutcome, Resource, decode_payload
+from cds_service.fhir.templates import render_template
+
+
+class KeyStatus(Enum):
+    PROVIDED = "provided"
+    FETCHED = "fetched"
+    NO_DATA = "no data"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class PrefetchSpec:
+    key: str
+    template: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class KeyData:
+    key: str
+    status: KeyStatus
+    resources: tuple[Resource, ...] = ()
+    notes: tuple[str, ...] = ()
+    complete: bool = True
+
+    @property
+    def available(self) -> bool:
+        return self.status is not KeyStatus.UNAVAILABLE
+
+
+class UndeclaredPrefetchKeyError(KeyError):
+    """A handler read a key its hooks file does not declare: a programming error, caught by tests."""
+
+
+@dataclass(frozen=True)
+class ServiceData:
+    """The data of one call, by prefetch key. Reading an undeclared key raises."""
+
+    items: Mapping[str, KeyData]
+    read_keys: set[str] = field(default_factory=set, compare=False)
+
+    def __getitem__(self, key: str) -> KeyData:
+        if key not in self.items:
+            raise UndeclaredPrefetchKeyError(key)
+        self.read_keys.add(key)
+        return self.items[key]
+
+
+class RequiredDataUnavailableError(Exception):
+    def __init__(self, messages: Sequence[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = tuple(messages)
+
+
+@dataclass
+class _Pending:
+    spec: PrefetchSpec
+    url: str | None  # first URL to get; None when no query could be made
+    resources: list[Resource] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    provided: bool = False
+
+
+async def resolve_prefetch(
+    specs: Sequence[PrefetchSpec],
+    prefetch: Mapping[str, msgspec.Raw] | None,
+    context: Mapping[str, str],
+    server: FhirServer | None,
+    *,
+    deadline_seconds: float,
+    max_pages: int,
+) -> ServiceData:
+    items: dict[str, KeyData] = {}
+    pending: list[_Pending] = []
+    for spec in specs:
+        raw = prefetch.get(spec.key) if prefetch is not None else None
+        if raw is None:
+            pending.append(_Pending(spec, _first_url(spec, context, server)))
+            continue
+        raw_bytes = bytes(raw)
+        if raw_bytes.strip() == b"null":
+            items[spec.key] = KeyData(spec.key, KeyStatus.NO_DATA)
+            continue
+        payload = decode_payload(raw_bytes)
+        notes = _notes(payload)
+        if payload.whole_is_outcome:
+            # STU2: an OperationOutcome in place of the data means the client could not get it.
+            job = _Pending(spec, _first_url(spec, context, server), notes=[f"prefetch: {n}" for n in notes])
+            pending.append(job)
+            continue
+        if payload.next_url is None:
+            items[spec.key] = KeyData(spec.key, KeyStatus.PROVIDED, payload.resources, tuple(notes))
+            continue
+        job = _Pending(spec, payload.next_url, list(payload.resources), notes, provided=True)
+        pending.append(job)
+
+    if pending:
+        results = await _run_all(pending, server, deadline_seconds=deadline_seconds, max_pages=max_pages)
+        items.update(results)
+
+    missing = [
+        f"required data '{key}' could not be obtained: {'; '.join(data.notes) or 'not provided'}"
+        for key, data in items.items()
+        if data.status is KeyStatus.UNAVAILABLE and _spec(specs, key).required
+    ]
+    if missing:
+        raise RequiredDataUnavailableError(missing)
+    return ServiceData(items)
+
+
+def _spec(specs: Sequence[PrefetchSpec], key: str) -> PrefetchSpec:
+    return next(spec for spec in specs if spec.key == key)
+
+
+def _first_url(spec: PrefetchSpec, context: Mapping[str, str], server: FhirServer | None) -> str | None:
+    if server is None:
+        return None
+    query = render_template(spec.template, context)
+    return None if query is None else server.url_for(query)
+
+
+def _notes(payload: DecodedPayload) -> list[str]:
+    notes = list(payload.problems)
+    notes.extend(_outcome_text(outcome) for outcome in payload.outcomes)
+    return [note for note in notes if note]
+
+
+def _outcome_text(outcome: OperationOutcome) -> str:
+    texts = [
+        issue.diagnostics or (issue.details.text if issue.details else None) or issue.code or ""
+        for issue in outcome.issue
+    ]
+    return "OperationOutcome: " + ", ".join(text for text in texts if text)
+
+
+async def _run_all(
+    pending: list[_Pending], server: FhirServer | None, *, deadline_seconds: float, max_pages: int
+) -> dict[str, KeyData]:
+    deadline = time.monotonic() + deadline_seconds
+    tasks = {
+        asyncio.ensure_future(_fetch(job, server, deadline=deadline, max_pages=max_pages)): job
+        for job in pending
+    }
+    done, not_done = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+    for task in not_done:
+        task.cancel()
+    if not_done:
+        await asyncio.gather(*not_done, return_exceptions=True)
+    results: dict[str, KeyData] = {}
+    for task, job in tasks.items():
+        if task in done and task.exception() is None:
+            results[job.spec.key] = task.result()
+        else:
+            reason = "FHIR server did not answer within the deadline" if task in not_done else "query failed"
+            results[job.spec.key] = _partial_or_unavailable(job, reason)
+    return results
+
+
+async def _fetch(job: _Pending, server: FhirServer | None, *, deadline: float, max_pages: int) -> KeyData:
+    key = job.spec.key
+    if server is None or job.url is None:
+        reason = "no fhirServer in the request" if server is None else "a prefetch token has no value"
+        return _partial_or_unavailable(job, reason)
+    url: str | None = job.url
+    pages = 0
+    while url is not None:
+        if pages >= max_pages:
+            job.notes.append(f"stopped after {max_pages} pages; later results not read")
+            return KeyData(key, _status(job), tuple(job.resources), tuple(job.notes), complete=False)
+        try:
+            body = await server.get(url, timeout=max(0.001, deadline - time.monotonic()))
+        except FhirAccessError as error:
+            return _partial_or_unavailable(job, str(error))
+        payload = decode_payload(body)
+        if payload.whole_is_outcome:
+            return _partial_or_unavailable(job, "; ".join(_notes(payload)) or "OperationOutcome")
+        job.resources.extend(payload.resources)
+        job.notes.extend(_notes(payload))
+        url = payload.next_url
+        pages += 1
+    return KeyData(key, _status(job), tuple(job.resources), tuple(job.notes))
+
+
+def _status(job: _Pending) -> KeyStatus:
+    return KeyStatus.PROVIDED if job.provided else KeyStatus.FETCHED
+
+
+def _partial_or_unavailable(job: _Pending, reason: str) -> KeyData:
+    notes = (*job.notes, reason)
+    if job.provided:
+        # The first page came with the request; later pages could not be read.
+        return KeyData(job.spec.key, KeyStatus.PROVIDED, tuple(job.resources), notes, complete=False)
+    return KeyData(job.spec.key, KeyStatus.UNAVAILABLE, (), notes)

@@ -1,0 +1,142 @@
+"""Services from `hooks/*.json`: each file is one service's discovery entry plus a private `_config`.
+
+The loader refuses to start on a bad file (unknown token, missing field, unresolvable handler), so a
+broken deployment fails at boot, not at the first patient. Discovery is these files, minus `_config`,
+with one entry per hook (the spec lets one id serve several hooks).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cds_service.call import HookCall
+from cds_service.fhir.prefetch import PrefetchSpec, ServiceData
+from cds_service.fhir.templates import is_allowed_token, template_tokens
+from cds_service.spec.response import Card, DiscoveryService
+
+SPEC_VERSION = "2.0.1"
+KNOWN_HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
+
+Handler = Callable[[HookCall, ServiceData], Awaitable[Sequence[Card]]]
+
+
+class ServiceConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    id: str
+    hooks: tuple[str, ...]
+    title: str
+    description: str
+    prefetch: tuple[PrefetchSpec, ...]
+    handler: Handler
+    source_file: Path
+
+    def discovery_entries(self) -> list[DiscoveryService]:
+        prefetch = {spec.key: spec.template for spec in self.prefetch} or None
+        return [
+            DiscoveryService(
+                hook=hook,
+                id=self.id,
+                title=self.title,
+                description=self.description,
+                prefetch=prefetch,
+                version=SPEC_VERSION,
+            )
+            for hook in self.hooks
+        ]
+
+
+@dataclass(frozen=True)
+class Registry:
+    services: Mapping[str, ServiceDefinition]
+
+    def get(self, service_id: str) -> ServiceDefinition | None:
+        return self.services.get(service_id)
+
+    def discovery(self) -> list[DiscoveryService]:
+        return [entry for service in self.services.values() for entry in service.discovery_entries()]
+
+
+def load_registry(hooks_dir: Path) -> Registry:
+    if not hooks_dir.is_dir():
+        raise ServiceConfigError(f"hooks folder not found: {hooks_dir}")
+    services: dict[str, ServiceDefinition] = {}
+    for path in sorted(hooks_dir.glob("*.json")):
+        service = _load_service(path)
+        if service.id in services:
+            raise ServiceConfigError(f"{path.name}: service id '{service.id}' is defined twice")
+        services[service.id] = service
+    return Registry(services)
+
+
+def _load_service(path: Path) -> ServiceDefinition:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ServiceConfigError(f"{path.name}: not readable JSON ({error})") from error
+    if not isinstance(document, dict):
+        raise ServiceConfigError(f"{path.name}: must hold a JSON object")
+    name = path.name
+    service_id = _required_str(document, "id", name)
+    if path.stem != service_id:
+        raise ServiceConfigError(f"{name}: file name must be the service id '{service_id}.json'")
+    hooks = document.get("hooks")
+    if not isinstance(hooks, list) or not hooks or not all(h in KNOWN_HOOKS for h in hooks):
+        raise ServiceConfigError(f"{name}: 'hooks' must list hooks from {sorted(KNOWN_HOOKS)}")
+    config = document.get("_config")
+    if not isinstance(config, dict):
+        raise ServiceConfigError(f"{name}: '_config' object missing")
+    required = config.get("required", [])
+    prefetch = _prefetch_specs(document.get("prefetch", {}), required, name)
+    return ServiceDefinition(
+        id=service_id,
+        hooks=tuple(hooks),
+        title=_required_str(document, "title", name),
+        description=_required_str(document, "description", name),
+        prefetch=prefetch,
+        handler=_import_handler(config.get("handler"), name),
+        source_file=path,
+    )
+
+
+def _prefetch_specs(prefetch: Any, required: Any, name: str) -> tuple[PrefetchSpec, ...]:
+    if not isinstance(prefetch, dict) or not all(isinstance(v, str) for v in prefetch.values()):
+        raise ServiceConfigError(f"{name}: 'prefetch' must map keys to query templates")
+    for key, template in prefetch.items():
+        tokens = template_tokens(template)
+        # Every "{{" must open a token we can fill: 3.0's {{today()}} and FHIRPath are refused.
+        if template.count("{{") != len(tokens) or not all(is_allowed_token(t) for t in tokens):
+            raise ServiceConfigError(f"{name}: prefetch '{key}' uses tokens STU2 does not define")
+        if template.startswith(("http:", "https:", "/")):
+            raise ServiceConfigError(f"{name}: prefetch '{key}' must be relative to the FHIR base")
+    if not isinstance(required, list) or not set(required) <= set(prefetch):
+        raise ServiceConfigError(f"{name}: '_config.required' must list declared prefetch keys")
+    return tuple(PrefetchSpec(key, template, key in required) for key, template in prefetch.items())
+
+
+def _import_handler(reference: Any, name: str) -> Handler:
+    if not isinstance(reference, str) or ":" not in reference:
+        raise ServiceConfigError(f"{name}: '_config.handler' must be 'module:function'")
+    module_name, _, attribute = reference.partition(":")
+    try:
+        handler = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ServiceConfigError(f"{name}: handler '{reference}' not importable ({error})") from error
+    if not callable(handler):
+        raise ServiceConfigError(f"{name}: handler '{reference}' is not callable")
+    return handler  # type: ignore[no-any-return]
+
+
+def _required_str(document: Mapping[str, Any], field: str, name: str) -> str:
+    value = document.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise ServiceConfigError(f"{name}: '{field}' must be a non-empty string")
+    return value

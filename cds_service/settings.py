@@ -1,0 +1,80 @@
+"""All configuration in one typed object, read from CDS_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Service settings. Every field maps to an environment variable `CDS_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="CDS_", frozen=True, extra="ignore")
+
+    sandbox: bool = Field(
+        default=False,
+        description="Sandbox mode: no EHR authentication; meant for loopback use with fixture data.",
+    )
+    hooks_dir: Path = Field(
+        default=PROJECT_ROOT / "hooks",
+        description="Folder with one JSON file per CDS service (its discovery entry).",
+    )
+    database_url: str = Field(
+        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'cds.sqlite3'}",
+        description="SQLAlchemy URL for feedback and audit records (SQLite default, PostgreSQL by URL).",
+    )
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        description="Largest accepted request body; larger bodies get 413.",
+    )
+    fhir_deadline_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="One deadline for all FHIR fallback queries of a hook call (queries run in parallel).",
+    )
+    fhir_max_pages: int = Field(
+        default=5, ge=1, description="How many `next` pages of one search are followed at most."
+    )
+    fhir_max_response_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0, description="Largest FHIR response body accepted."
+    )
+    adult_age_years: int = Field(
+        default=18,
+        ge=1,
+        description="Age from which a patient is an adult for the dose band (NCT02780583: 'adults').",
+    )
+    weight_max_age_days_child: int = Field(
+        default=7, ge=1, description="A body weight older than this is stale for a patient under adult age."
+    )
+    weight_max_age_days_adult: int = Field(
+        default=30, ge=1, description="A body weight older than this is stale for an adult."
+    )
+    lab_lookback_hours: int = Field(
+        default=72, ge=1, description="Lab results older than this are not used for criteria."
+    )
+    safety_lab_lookback_days: int = Field(
+        default=7,
+        ge=1,
+        description="Creatinine, ANC and height older than this are not used for the dose safety checks.",
+    )
+    temperature_lookback_hours: int = Field(
+        default=24, ge=1, description="Window for the maximum body temperature."
+    )
+    underdose_tolerance_percent: int = Field(
+        default=20,
+        ge=0,
+        le=100,
+        description="A drafted daily dose this much below the protocol dose draws a warning.",
+    )
+    gc_freeze: bool = Field(
+        default=True, description="gc.freeze() after start-up, removing full-GC pauses from p99 latency."
+    )
+
+
+def load_settings() -> Settings:
+    return Settings()

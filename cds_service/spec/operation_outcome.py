@@ -1,0 +1,40 @@
+"""FHIR OperationOutcome bodies for error answers (CDS Hooks 3.0 §Returning OperationOutcome)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+IssueCode = Literal[
+    "invalid",
+    "structure",
+    "required",
+    "value",
+    "not-found",
+    "not-supported",
+    "too-costly",
+    "processing",
+    "timeout",
+    "incomplete",
+    "exception",
+    "security",
+    "duplicate",
+]
+
+
+def build_operation_outcome(
+    messages: Sequence[str],
+    *,
+    code: IssueCode,
+    severity: Literal["fatal", "error", "warning", "information"] = "error",
+) -> bytes:
+    """One issue per message, validated by fhir.resources before it leaves the service."""
+    outcome = OperationOutcome.model_validate(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": severity, "code": code, "diagnostics": message} for message in messages],
+        }
+    )
+    return outcome.model_dump_json(exclude_none=True).encode()

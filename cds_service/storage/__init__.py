@@ -1,0 +1,1 @@
+"""Durable records (feedback) in SQLAlchemy: SQLite by default, PostgreSQL by URL."""

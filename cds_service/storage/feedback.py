@@ -1,0 +1,150 @@
+"""CDS Hooks feedback (2.0 §Feedback): validated, stored durably, idempotent on card+outcome+time."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import msgspec
+from sqlalchemy import Engine, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from cds_service.storage.database import feedback, feedback_rejected
+
+
+class _Coding(msgspec.Struct):
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
+
+
+class _OverrideReason(msgspec.Struct):
+    reason: _Coding | None = None
+    userComment: str | None = None  # noqa: N815
+
+
+class _AcceptedSuggestion(msgspec.Struct):
+    id: str
+
+
+class FeedbackItem(msgspec.Struct):
+    card: str
+    outcome: Literal["accepted", "overridden"]
+    outcomeTimestamp: str  # noqa: N815
+    acceptedSuggestions: list[_AcceptedSuggestion] | None = None  # noqa: N815
+    overrideReason: _OverrideReason | None = None  # noqa: N815
+    # Epic sends `overrideReasons` (plural); accept an object or a list of them.
+    overrideReasons: _OverrideReason | list[_OverrideReason] | None = None  # noqa: N815
+
+
+class _Batch(msgspec.Struct):
+    feedback: list[msgspec.Raw]
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    stored: int
+    duplicates: int
+    rejected: tuple[str, ...]
+
+
+class FeedbackBodyError(ValueError):
+    pass
+
+
+def parse_batch(body: bytes) -> list[msgspec.Raw]:
+    try:
+        return msgspec.json.decode(body, type=_Batch).feedback
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise FeedbackBodyError(f"feedback body must be {{'feedback': [...]}}: {error}") from error
+
+
+def _validate(raw: msgspec.Raw) -> FeedbackItem:
+    item = msgspec.json.decode(raw, type=FeedbackItem)
+    if not item.card.strip():
+        raise ValueError("card must be the card's uuid")
+    if item.outcome == "accepted" and not item.acceptedSuggestions:
+        raise ValueError("accepted feedback needs acceptedSuggestions (cds-fb-1)")
+    _normalise_timestamp(item.outcomeTimestamp)
+    return item
+
+
+def _normalise_timestamp(value: str) -> str:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ValueError(f"outcomeTimestamp is not an RFC 3339 date-time: {value!r}") from error
+    if parsed.tzinfo is None:
+        raise ValueError("outcomeTimestamp needs a time zone (RFC 3339)")
+    return parsed.astimezone(UTC).isoformat()
+
+
+def _reason(item: FeedbackItem) -> _OverrideReason | None:
+    if item.overrideReason is not None:
+        return item.overrideReason
+    if isinstance(item.overrideReasons, list):
+        return item.overrideReasons[0] if item.overrideReasons else None
+    return item.overrideReasons
+
+
+def _row(service_id: str, item: FeedbackItem, raw: msgspec.Raw, now: datetime) -> dict[str, Any]:
+    reason = _reason(item)
+    coding = reason.reason if reason is not None else None
+    accepted = [s.id for s in item.acceptedSuggestions or []]
+    return {
+        "service_id": service_id,
+        "card_uuid": item.card,
+        "outcome": item.outcome,
+        "outcome_timestamp": _normalise_timestamp(item.outcomeTimestamp),
+        "accepted_suggestions": json.dumps(accepted) if accepted else None,
+        "override_reason_system": coding.system if coding else None,
+        "override_reason_code": coding.code if coding else None,
+        "override_reason_display": coding.display if coding else None,
+        "override_comment": reason.userComment if reason else None,
+        "raw": bytes(raw).decode("utf-8", errors="replace"),
+        "received_at": now,
+    }
+
+
+def store_feedback(engine: Engine, service_id: str, items: list[msgspec.Raw]) -> FeedbackResult:
+    """Store every valid item (once); keep invalid ones in the rejected table with the reason."""
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    rejected_rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for index, raw in enumerate(items):
+        try:
+            rows.append(_row(service_id, _validate(raw), raw, now))
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as error:
+            problem = f"feedback[{index}]: {error}"
+            problems.append(problem)
+            rejected_rows.append(
+                {
+                    "service_id": service_id,
+                    "problem": problem,
+                    "raw": bytes(raw).decode("utf-8", errors="replace"),
+                    "received_at": now,
+                }
+            )
+    stored = 0
+    with engine.begin() as connection:
+        for row in rows:
+            # RETURNING tells inserted from skipped on both dialects (rowcount is -1 on psycopg).
+            inserted = connection.execute(
+                _insert_ignoring_duplicates(engine).values(**row).returning(feedback.c.id)
+            ).fetchall()
+            stored += len(inserted)
+        if rejected_rows:
+            connection.execute(insert(feedback_rejected), rejected_rows)
+    return FeedbackResult(stored=stored, duplicates=len(rows) - stored, rejected=tuple(problems))
+
+
+def _insert_ignoring_duplicates(engine: Engine) -> Any:
+    if engine.dialect.name == "postgresql":
+        return pg_insert(feedback).on_conflict_do_nothing(constraint="uq_feedback_card_outcome_time")
+    if engine.dialect.name == "sqlite":
+        return sqlite_insert(feedback).on_conflict_do_nothing()
+    raise RuntimeError(f"unsupported database dialect {engine.dialect.name}")

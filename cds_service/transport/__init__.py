@@ -1,0 +1,1 @@
+"""HTTP transport: routing, envelope parsing, error answers. Knows no clinical words."""

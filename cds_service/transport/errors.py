@@ -1,0 +1,35 @@
+"""Error answers: a status code and an OperationOutcome body, never a stack trace."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.responses import Response
+
+from cds_service.spec.operation_outcome import IssueCode, build_operation_outcome
+
+FHIR_JSON = "application/fhir+json"
+
+
+class HttpProblem(Exception):
+    """Raised anywhere in transport to answer with `status` and an OperationOutcome."""
+
+    def __init__(self, status: int, messages: Sequence[str] | str, *, code: IssueCode) -> None:
+        self.status = status
+        self.messages = (messages,) if isinstance(messages, str) else tuple(messages)
+        self.code: IssueCode = code
+        super().__init__("; ".join(self.messages))
+
+
+def problem_response(problem: HttpProblem) -> Response:
+    if problem.status == 401:
+        return Response(status_code=401)
+    body = build_operation_outcome(problem.messages, code=problem.code)
+    return Response(content=body, status_code=problem.status, media_type=FHIR_JSON)
+
+
+def internal_error_response() -> Response:
+    body = build_operation_outcome(
+        ["internal error; the request was not processed. The failure has been logged."], code="exception"
+    )
+    return Response(content=body, status_code=500, media_type=FHIR_JSON)
