@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
 from cds_service.fhir.client import FhirAccessError, FhirServer
 from cds_service.fhir.model import DecodedPayload, decode_payload
+from cds_service.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -19,8 +21,10 @@ class HookCall:
     hook_instance: str
     context: Mapping[str, msgspec.Raw]
     now: datetime
+    settings: Settings
     fhir: FhirServer | None = None
-    fhir_timeout_seconds: float = 2.0
+    # Per-call memo, so work done by a service's guard is not repeated by its handler.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def context_str(self, name: str) -> str | None:
         raw = self.context.get(name)
@@ -43,7 +47,7 @@ class HookCall:
             return None
         try:
             body = await self.fhir.get(
-                self.fhir.url_for(relative_reference), timeout=self.fhir_timeout_seconds
+                self.fhir.url_for(relative_reference), timeout=self.settings.fhir_deadline_seconds
             )
         except FhirAccessError:
             return None

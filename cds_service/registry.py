@@ -23,6 +23,7 @@ SPEC_VERSION = "2.0.1"
 KNOWN_HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
 
 Handler = Callable[[HookCall, ServiceData], Awaitable[Sequence[Card]]]
+Guard = Callable[[HookCall], Awaitable[bool]]
 
 
 class ServiceConfigError(Exception):
@@ -38,6 +39,7 @@ class ServiceDefinition:
     prefetch: tuple[PrefetchSpec, ...]
     handler: Handler
     source_file: Path
+    guard: Guard | None = None
 
     def discovery_entries(self) -> list[DiscoveryService]:
         prefetch = {spec.key: spec.template for spec in self.prefetch} or None
@@ -104,6 +106,7 @@ def _load_service(path: Path) -> ServiceDefinition:
         prefetch=prefetch,
         handler=_import_handler(config.get("handler"), name),
         source_file=path,
+        guard=_import_handler(config["guard"], name) if "guard" in config else None,
     )
 
 
@@ -122,7 +125,7 @@ def _prefetch_specs(prefetch: Any, required: Any, name: str) -> tuple[PrefetchSp
     return tuple(PrefetchSpec(key, template, key in required) for key, template in prefetch.items())
 
 
-def _import_handler(reference: Any, name: str) -> Handler:
+def _import_handler(reference: Any, name: str) -> Any:
     if not isinstance(reference, str) or ":" not in reference:
         raise ServiceConfigError(f"{name}: '_config.handler' must be 'module:function'")
     module_name, _, attribute = reference.partition(":")
@@ -132,7 +135,7 @@ def _import_handler(reference: Any, name: str) -> Handler:
         raise ServiceConfigError(f"{name}: handler '{reference}' not importable ({error})") from error
     if not callable(handler):
         raise ServiceConfigError(f"{name}: handler '{reference}' is not callable")
-    return handler  # type: ignore[no-any-return]
+    return handler
 
 
 def _required_str(document: Mapping[str, Any], field: str, name: str) -> str:

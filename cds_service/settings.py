@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,8 +63,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Creatinine, ANC and height older than this are not used for the dose safety checks.",
     )
-    temperature_lookback_hours: int = Field(
-        default=24, ge=1, description="Window for the maximum body temperature."
+    temperature_lookback_hours: int = Field(default=24, ge=1, description="Window for the maximum body temperature.")
+    dose_rounding: Literal["down-1mg", "down-5mg", "down-10mg"] = Field(
+        default="down-1mg",
+        description="How suggested per-dose amounts are rounded; every policy rounds down, never up.",
+    )
+    height_max_age_days: int = Field(
+        default=90, ge=1, description="A body height older than this is not used (bedside Schwartz)."
     )
     underdose_tolerance_percent: int = Field(
         default=20,

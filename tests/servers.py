@@ -41,7 +41,7 @@ class ServerProcess:
             str(workers),
             "--no-access-log",
         ]
-        self.process = subprocess.Popen(  # noqa: S603 (fixed command line)
+        self.process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
             env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
@@ -75,9 +75,7 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(
-    env: Mapping[str, str], *, port: int | None = None, workers: int = 1
-) -> Iterator[ServerProcess]:
+def running_server(env: Mapping[str, str], *, port: int | None = None, workers: int = 1) -> Iterator[ServerProcess]:
     server = ServerProcess(env, port or free_port(), workers=workers)
     try:
         server.wait_ready()

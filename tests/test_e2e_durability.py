@@ -17,9 +17,7 @@ ITEM = {
 
 
 def _post_feedback(base: str) -> httpx.Response:
-    response = httpx.post(
-        f"{base}/cds-services/prefetch-probe/feedback", json={"feedback": [ITEM]}, timeout=10
-    )
+    response = httpx.post(f"{base}/cds-services/prefetch-probe/feedback", json={"feedback": [ITEM]}, timeout=10)
     assert not response_problems(
         "POST", "/cds-services/prefetch-probe/feedback", response.status_code, response.content
     )

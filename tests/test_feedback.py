@@ -127,10 +127,7 @@ def test_feedback_survives_a_new_app_on_the_same_database(
     make_client: Callable[..., TestClient], database_url: str
 ) -> None:
     first = make_client(hooks_dir=CORE_HOOKS, database_url=database_url)
-    assert (
-        first.post("/cds-services/prefetch-probe/feedback", json={"feedback": [_accepted()]}).status_code
-        == 200
-    )
+    assert first.post("/cds-services/prefetch-probe/feedback", json={"feedback": [_accepted()]}).status_code == 200
     first.__exit__(None, None, None)
     second = make_client(hooks_dir=CORE_HOOKS, database_url=database_url)
     response = second.post("/cds-services/prefetch-probe/feedback", json={"feedback": [_accepted()]})

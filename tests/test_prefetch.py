@@ -40,9 +40,7 @@ def _with_server(body: dict[str, Any]) -> dict[str, Any]:
 
 def test_provided_keys_are_used_and_null_means_no_data(core_client: TestClient) -> None:
     with respx.mock(assert_all_mocked=True) as mock:
-        body = hook_request(
-            prefetch={"patient": patient(), "labs": searchset(observation("o1")), "encounter": None}
-        )
+        body = hook_request(prefetch={"patient": patient(), "labs": searchset(observation("o1")), "encounter": None})
         report = _report(core_client.post("/cds-services/prefetch-probe", json=_with_server(body)))
     assert report["patient"] == {"status": "provided", "ids": ["pat1"], "notes": [], "complete": True}
     assert report["labs"]["ids"] == ["o1"]
@@ -114,9 +112,7 @@ def test_prefetched_operation_outcome_without_server_is_412(core_client: TestCli
 
 def test_operation_outcome_entries_in_a_searchset_are_notes_not_data(core_client: TestClient) -> None:
     labs = searchset(observation("o1"))
-    labs["entry"].append(
-        {"resource": outcome("Resource request returns no results."), "search": {"mode": "outcome"}}
-    )
+    labs["entry"].append({"resource": outcome("Resource request returns no results."), "search": {"mode": "outcome"}})
     body = hook_request(prefetch={"patient": patient(), "labs": labs, "encounter": None})
     report = _report(core_client.post("/cds-services/prefetch-probe", json=body))
     assert report["labs"]["ids"] == ["o1"]

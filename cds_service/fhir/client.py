@@ -32,9 +32,9 @@ class FhirServer:
         """Paging links are followed only on the same server, so the token cannot leak elsewhere."""
         base = urlsplit(self.base_url.rstrip("/") + "/")
         target = urlsplit(url)
-        return (target.scheme, target.netloc) == (base.scheme, base.netloc) and (
-            target.path + "/"
-        ).startswith(base.path)
+        return (target.scheme, target.netloc) == (base.scheme, base.netloc) and (target.path + "/").startswith(
+            base.path
+        )
 
     async def get(self, url: str, *, timeout: float) -> bytes:
         if not self.owns(url):

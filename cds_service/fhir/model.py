@@ -30,6 +30,7 @@ class CodeableConcept(_Element, frozen=True):
 
 class Quantity(_Element, frozen=True):
     value: Decimal | None = None
+    comparator: str | None = None
     unit: str | None = None
     system: str | None = None
     code: str | None = None
@@ -140,8 +141,7 @@ class OperationOutcome(_Resource, tag="OperationOutcome", frozen=True):
 
 Resource = Observation | Patient | Condition | MedicationRequest | Medication | OperationOutcome
 RESOURCE_TYPES: dict[str, type[Resource]] = {
-    cls.__name__: cls
-    for cls in (Observation, Patient, Condition, MedicationRequest, Medication, OperationOutcome)
+    cls.__name__: cls for cls in (Observation, Patient, Condition, MedicationRequest, Medication, OperationOutcome)
 }
 
 
@@ -233,9 +233,7 @@ def _split_bundle(bundle: Bundle) -> DecodedPayload:
             outcomes.append(resource)
         else:
             resources.append(resource)
-    return DecodedPayload(
-        resources=tuple(resources), outcomes=tuple(outcomes), problems=(), next_url=bundle.next_url()
-    )
+    return DecodedPayload(resources=tuple(resources), outcomes=tuple(outcomes), problems=(), next_url=bundle.next_url())
 
 
 def _decode_entry_by_entry(raw: bytes, first_error: msgspec.DecodeError) -> DecodedPayload:

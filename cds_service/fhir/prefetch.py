@@ -160,10 +160,7 @@ async def _run_all(
     pending: list[_Pending], server: FhirServer | None, *, deadline_seconds: float, max_pages: int
 ) -> dict[str, KeyData]:
     deadline = time.monotonic() + deadline_seconds
-    tasks = {
-        asyncio.ensure_future(_fetch(job, server, deadline=deadline, max_pages=max_pages)): job
-        for job in pending
-    }
+    tasks = {asyncio.ensure_future(_fetch(job, server, deadline=deadline, max_pages=max_pages)): job for job in pending}
     done, not_done = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
     for task in not_done:
         task.cancel()

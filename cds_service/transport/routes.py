@@ -26,6 +26,7 @@ from cds_service.transport.errors import HttpProblem
 
 log = logging.getLogger("cds_service.calls")
 JSON = "application/json"
+EMPTY_RESPONSE = b'{"cards":[]}'
 
 
 def build_router(
@@ -54,6 +55,18 @@ def build_router(
             )
         tokens = _context_tokens(envelope)
         fhir = _fhir_server(envelope, http_client(), settings)
+        call = HookCall(
+            service_id=service_id,
+            hook=envelope.hook,
+            hook_instance=envelope.hookInstance,
+            context=envelope.context,
+            now=clock(),
+            settings=settings,
+            fhir=fhir,
+        )
+        # A service may decline a call before any data is fetched (CDS Hooks "trigger guard").
+        if service.guard is not None and not await service.guard(call):
+            return Response(content=EMPTY_RESPONSE, media_type=JSON)
         try:
             data = await resolve_prefetch(
                 service.prefetch,
@@ -66,15 +79,6 @@ def build_router(
         except RequiredDataUnavailableError as error:
             log.info("412 %s %s: required data unavailable", service_id, envelope.hookInstance)
             raise HttpProblem(412, error.messages, code="incomplete") from error
-        call = HookCall(
-            service_id=service_id,
-            hook=envelope.hook,
-            hook_instance=envelope.hookInstance,
-            context=envelope.context,
-            now=clock(),
-            fhir=fhir,
-            fhir_timeout_seconds=settings.fhir_deadline_seconds,
-        )
         cards = await service.handler(call, data)
         body = CdsResponse(cards=list(cards)).to_json()
         log.info(
@@ -98,9 +102,7 @@ def build_router(
         result = await to_thread.run_sync(store_feedback, engine, service_id, items)
         if result.rejected:
             raise HttpProblem(400, result.rejected, code="invalid")
-        return Response(
-            content=f'{{"stored":{result.stored},"duplicates":{result.duplicates}}}', media_type=JSON
-        )
+        return Response(content=f'{{"stored":{result.stored},"duplicates":{result.duplicates}}}', media_type=JSON)
 
     @router.get("/healthz", summary="Process is up")
     async def healthz() -> Response:

@@ -1,0 +1,1 @@
+"""Assessments -> CDS Hooks cards and suggested FHIR resources (built and validated with fhir.resources)."""

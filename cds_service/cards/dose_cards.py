@@ -1,0 +1,245 @@
+"""Order-check and safety assessments -> cards for order-select / order-sign."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cds_service.cards.common import (
+    OVERRIDE_REASONS,
+    TRIAL_LINK,
+    fit_summary,
+    markdown_cell,
+    source,
+    stable_uuid,
+)
+from cds_service.cards.fhir_out import ResourceBuildError, corrected_order
+from cds_service.rules.dosing.calculator import DoseNotCalculated, ProtocolDose, format_amount
+from cds_service.rules.dosing.order_check import Concern, OrderCheck
+from cds_service.rules.dosing.protocol import PROTOCOL_CITATION
+from cds_service.rules.dosing.safety import ANC_SOURCE, RENAL_SOURCE, TNF_SOURCE, Outcome, SafetyResult
+from cds_service.spec.response import Action, Card, Indicator, Suggestion
+
+ICON = {Concern.OVERDOSE: "⛔", Concern.WARNING: "⚠️", Concern.INFO: "ℹ️"}
+
+
+def order_check_card(
+    check: OrderCheck, *, order_label: str, original: dict[str, Any] | None, hook: str, hook_instance: str
+) -> Card | None:
+    """One card per checked order; none when the order matches the protocol and nothing is missing."""
+    if not check.findings:
+        return None
+    indicator = _indicator(check, hook)
+    suggestion, build_note = _correction(check, original, order_label, hook_instance)
+    detail = _order_detail(check, order_label, build_note)
+    return Card(
+        uuid=stable_uuid(hook_instance, "anakinra-dose-check", order_label),
+        summary=fit_summary(_order_summary(check)),
+        detail=detail,
+        indicator=indicator,
+        source=source("anakinra-dose-check", "Anakinra dose check"),
+        suggestions=[suggestion] if suggestion else None,
+        selectionBehavior="any" if suggestion else None,  # Epic supports only "any"
+        overrideReasons=list(OVERRIDE_REASONS),
+        links=[TRIAL_LINK],
+    )
+
+
+def _indicator(check: OrderCheck, hook: str) -> Indicator:
+    # Issue #3: an overdose is critical at signing, a warning while the order is being drafted.
+    if check.overdose:
+        return "critical" if hook == "order-sign" else "warning"
+    if any(f.concern is Concern.WARNING for f in check.findings):
+        return "warning"
+    return "info"
+
+
+def drafted_text(check: OrderCheck) -> str:
+    d = check.drafted
+    dose = f"{format_amount(d.per_dose_mg)} mg" if d.per_dose_mg is not None else d.dose_as_written
+    timing = f"q{format_amount(d.interval_hours)}h" if d.interval_hours is not None else d.timing_as_written
+    return f"{dose} {timing}"
+
+
+def protocol_text(protocol: ProtocolDose) -> str:
+    n = format_amount
+    return f"{n(protocol.per_dose_mg)} mg q{protocol.interval_hours}h ({n(protocol.per_day_mg)} mg/day)"
+
+
+def _order_summary(check: OrderCheck) -> str:
+    protocol = check.protocol
+    first = sorted(check.findings, key=lambda f: list(Concern).index(f.concern))[0]
+    drafted = drafted_text(check)
+    if isinstance(protocol, DoseNotCalculated):
+        if check.overdose:
+            return f"Anakinra {drafted} exceeds protocol caps; mg/kg check needs {protocol.needed}"
+        return f"Anakinra {drafted}: dose not verifiable, needs {protocol.needed}"
+    weight = f"{format_amount(protocol.weight.value)} kg"
+    target = protocol_text(protocol)
+    lead = {
+        "over-per-dose-cap": "above protocol max 100 mg/dose",
+        "over-daily-cap": "above protocol daily cap",
+        "over-mg-per-kg": "above protocol mg/kg/day",
+        "under-dose": "below protocol dose",
+        "wrong-interval": "wrong interval",
+        "not-subcutaneous": "route not subcutaneous",
+        "no-route": "no route",
+        "dose-unreadable": "dose not verifiable",
+        "timing-unreadable": "timing not verifiable",
+        "not-measurable": "protocol dose below syringe range",
+        "several-instructions": "several dosage instructions",
+    }.get(first.code, first.text)
+    return f"Anakinra {drafted}: {lead}. Protocol for {weight}: {target}"
+
+
+def _order_detail(check: OrderCheck, order_label: str, build_note: str | None) -> str:
+    d = check.drafted
+    protocol = check.protocol
+    n = format_amount
+    lines = [
+        f"**Order:** {order_label} — as drafted: {markdown_cell(d.dose_as_written)}, "
+        f"{markdown_cell(d.timing_as_written)}, {markdown_cell(d.route_as_written)}",
+        "",
+    ]
+    if isinstance(protocol, ProtocolDose):
+        drafted_day = f"{n(d.per_day_mg)} mg" if d.per_day_mg is not None else "not verifiable"
+        lines += [
+            "| | Drafted | Protocol (NCT02780583) |",
+            "|---|---|---|",
+            f"| Per dose | {n(d.per_dose_mg) + ' mg' if d.per_dose_mg is not None else 'not verifiable'} | "
+            f"{n(protocol.per_dose_mg)} mg ({n(protocol.volume_ml)} mL) |",
+            f"| Interval | {markdown_cell(d.timing_as_written)} | every {protocol.interval_hours} h |",
+            f"| Per day | {drafted_day} | {n(protocol.per_day_mg)} mg (cap {n(protocol.band.max_mg_per_day)} mg) |",
+            f"| Route | {markdown_cell(d.route_as_written)} | subcutaneous |",
+            "",
+        ]
+    lines.append("**Findings**")
+    lines += [f"- {ICON[f.concern]} {markdown_cell(f.text)}" for f in check.findings]
+    lines.append("")
+    if isinstance(protocol, ProtocolDose):
+        lines.append("**Arithmetic**")
+        lines += [f"- {markdown_cell(step)}" for step in protocol.reasoning]
+    else:
+        lines.append(
+            f"**Not calculated:** {protocol.reason}. Please record {protocol.needed}; absolute caps "
+            "(100 mg per dose, 400 mg/day) were still checked."
+        )
+    if build_note:
+        lines += ["", f"_{build_note}_"]
+    lines += ["", f"Source: {PROTOCOL_CITATION}. Off-label use; verify against local protocol."]
+    return "\n".join(lines)
+
+
+def _correction(
+    check: OrderCheck, original: dict[str, Any] | None, order_label: str, hook_instance: str
+) -> tuple[Suggestion | None, str | None]:
+    protocol = check.protocol
+    if not isinstance(protocol, ProtocolDose) or original is None:
+        return None, None
+    try:
+        resource = corrected_order(original, protocol)
+    except ResourceBuildError as error:
+        return None, f"No corrected order offered: the drafted order is {error}."
+    n = format_amount
+    label = (
+        f"Change to {n(protocol.per_dose_mg)} mg every {protocol.interval_hours} h subcutaneously "
+        f"({n(protocol.per_day_mg)} mg/day)"
+    )
+    action = Action(type="update", description=f"Update {order_label}: {label}", resource=resource)
+    return Suggestion(
+        label=label,
+        uuid=stable_uuid(hook_instance, "anakinra-dose-check", order_label, "correct"),
+        isRecommended=True,
+        actions=[action],
+    ), None
+
+
+def safety_cards(
+    *,
+    renal: SafetyResult,
+    anc: SafetyResult,
+    tnf: SafetyResult,
+    duplicate: SafetyResult,
+    hook_instance: str,
+) -> list[Card]:
+    cards: list[Card] = []
+    if renal.outcome is Outcome.CONCERN:
+        cards.append(
+            _safety_card(
+                "anakinra-renal",
+                "Anakinra renal function",
+                "Anakinra: estimated renal function < 30 — label: consider every-other-day dosing; pharmacist review",
+                f"{renal.text}.\n\nThe US label advises considering every-other-day dosing when CrCl < 30 mL/min. "
+                "The trial protocol gives no renal adjustment: please review the schedule with a pharmacist.\n\n"
+                f"Source: {RENAL_SOURCE}.",
+                hook_instance,
+            )
+        )
+    if anc.outcome is Outcome.CONCERN:
+        cards.append(
+            _safety_card(
+                "anakinra-neutropenia",
+                "Anakinra neutropenia",
+                f"Anakinra: {anc.text.split(' (')[0]} — below 1.5; EU label: do not start in neutropenia",
+                f"{anc.text}.\n\nThe EU SmPC says anakinra must not be initiated when ANC < 1.5 × 10⁹/L; the US label "
+                "asks for ANC monitoring. Weigh against MAS severity.\n\nSource: "
+                f"{ANC_SOURCE}.",
+                hook_instance,
+            )
+        )
+    if tnf.outcome is Outcome.CONCERN:
+        cards.append(
+            _safety_card(
+                "anakinra-tnf-inhibitor",
+                "Anakinra with TNF inhibitor",
+                f"Anakinra with active TNF inhibitor ({tnf.text}): combination not recommended",
+                f"Active order: {tnf.text}.\n\nCombining anakinra with TNF blockers raised serious infections and "
+                f"neutropenia.\n\nSource: {TNF_SOURCE}.",
+                hook_instance,
+            )
+        )
+    if duplicate.outcome is Outcome.CONCERN:
+        cards.append(
+            _safety_card(
+                "anakinra-duplicate",
+                "Duplicate anakinra",
+                f"Possible duplicate: another anakinra order is active ({duplicate.text})",
+                f"Another anakinra order exists: {duplicate.text}. Two concurrent orders can double the daily dose "
+                f"(protocol caps: 200 mg/day ≤ 40 kg children, 400 mg/day otherwise).",
+                hook_instance,
+            )
+        )
+    missing = [item for result in (renal, anc, tnf, duplicate) for item in result.missing]
+    if missing:
+        cards.append(
+            Card(
+                uuid=stable_uuid(hook_instance, "anakinra-checks-incomplete"),
+                summary=fit_summary(
+                    "Anakinra safety checks incomplete: " + ", ".join(m.split(" (")[0] for m in missing)
+                ),
+                detail="These checks could not be done because data is missing:\n\n"
+                + "\n".join(f"- {markdown_cell(m)}" for m in missing)
+                + "\n\nRenal function (label: CrCl < 30 mL/min), neutrophils (EU label: ANC < 1.5 × 10⁹/L), "
+                "TNF-inhibitor co-medication and duplicate orders are checked whenever the data is there.",
+                indicator="info",
+                source=source("anakinra-checks-incomplete", "Anakinra safety checks incomplete"),
+            )
+        )
+    return cards
+
+
+def _safety_card(topic: str, display: str, summary: str, detail: str, hook_instance: str) -> Card:
+    return Card(
+        uuid=stable_uuid(hook_instance, topic),
+        summary=fit_summary(summary),
+        detail=detail,
+        indicator="warning",
+        source=source(topic, display),
+        overrideReasons=list(OVERRIDE_REASONS),
+        links=[TRIAL_LINK],
+    )
+
+
+def worst_first(cards: Sequence[Card]) -> list[Card]:
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    return sorted(cards, key=lambda card: rank[card.indicator])

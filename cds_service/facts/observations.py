@@ -1,0 +1,180 @@
+"""Observations -> Measurements in canonical units, with every unusable result kept and explained.
+
+Counting rule (clinical safety): final, amended and corrected results count; preliminary results
+count and are marked; cancelled, entered-in-error, registered and unknown never count. Time is
+effectiveDateTime, effectivePeriod.start, effectiveInstant, else issued (the earliest instant of a
+partial date). A result for another patient, with an unknown unit, an implausible value, or no time
+is not used and is listed with its reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from cds_service.facts.analytes import ANALYTE_BY_LOINC, CATALOGUE, A
+from cds_service.facts.fhir_time import FhirTime, parse_fhir_time
+from cds_service.facts.units import UnitError, normalise
+from cds_service.fhir.model import Observation, Quantity, Resource
+
+LOINC = "http://loinc.org"
+COUNTING = frozenset({"final", "amended", "corrected"})
+PRELIMINARY = "preliminary"
+# Results stamped later than this after "now" are treated as errors, not as the newest value.
+FUTURE_TOLERANCE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    analyte: A
+    value: Decimal
+    time: FhirTime
+    observation_id: str
+    preliminary: bool
+    as_received: str
+    conversion_note: str | None = None
+    upper_limit: Decimal | None = None  # referenceRange.high in the canonical unit, when given
+
+    @property
+    def when(self) -> datetime:
+        return self.time.earliest
+
+
+@dataclass(frozen=True)
+class SkippedResult:
+    analyte: A
+    observation_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Measurements:
+    by_analyte: Mapping[A, tuple[Measurement, ...]]  # newest first
+    skipped: tuple[SkippedResult, ...] = ()
+    _empty: tuple[Measurement, ...] = field(default=(), repr=False)
+
+    def all(self, analyte: A) -> tuple[Measurement, ...]:
+        return self.by_analyte.get(analyte, self._empty)
+
+    def within(self, analyte: A, *, now: datetime, window: timedelta) -> tuple[Measurement, ...]:
+        oldest = now - window
+        return tuple(m for m in self.all(analyte) if m.when >= oldest)
+
+    def latest(self, analyte: A, *, now: datetime, window: timedelta) -> Measurement | None:
+        recent = self.within(analyte, now=now, window=window)
+        return recent[0] if recent else None
+
+    def latest_any_time(self, analyte: A) -> Measurement | None:
+        values = self.all(analyte)
+        return values[0] if values else None
+
+    def skipped_for(self, *analytes: A) -> tuple[SkippedResult, ...]:
+        wanted = set(analytes)
+        return tuple(s for s in self.skipped if s.analyte in wanted)
+
+
+def extract_measurements(resources: Iterable[Resource], *, patient_id: str | None, now: datetime) -> Measurements:
+    found: defaultdict[A, list[Measurement]] = defaultdict(list)
+    skipped: list[SkippedResult] = []
+    seen: set[str] = set()
+    for resource in resources:
+        if not isinstance(resource, Observation):
+            continue
+        analyte = _analyte_of(resource)
+        if analyte is None:
+            continue
+        obs_id = resource.id or "(no id)"
+        if resource.id is not None:
+            if resource.id in seen:  # the same result reached us through two prefetch keys
+                continue
+            seen.add(resource.id)
+        result = _measurement(resource, analyte, obs_id, patient_id=patient_id, now=now)
+        if isinstance(result, Measurement):
+            found[analyte].append(result)
+        elif result is not None:
+            skipped.append(SkippedResult(analyte, obs_id, result))
+    ordered = {key: tuple(sorted(values, key=lambda m: m.when, reverse=True)) for key, values in found.items()}
+    return Measurements(ordered, tuple(skipped))
+
+
+def _analyte_of(observation: Observation) -> A | None:
+    if observation.code is None:
+        return None
+    for coding in observation.code.coding:
+        if coding.system == LOINC and coding.code in ANALYTE_BY_LOINC:
+            return ANALYTE_BY_LOINC[coding.code]
+    return None
+
+
+def _measurement(
+    observation: Observation, analyte: A, obs_id: str, *, patient_id: str | None, now: datetime
+) -> Measurement | str | None:
+    """A Measurement, or the reason the result is not used."""
+    status = observation.status or "(none)"
+    if status in ("cancelled", "entered-in-error"):
+        return f"status {status}: never counted"
+    if status not in COUNTING and status != PRELIMINARY:
+        return f"status {status}: not a result"
+    if patient_id is not None and not _is_about(observation, patient_id):
+        return "belongs to another patient"
+    if observation.dataAbsentReason is not None or observation.valueQuantity is None:
+        return "no numeric value"
+    time = _time_of(observation)
+    if time is None:
+        return "no usable time (effective[x] or issued, with a time zone)"
+    if time.earliest > now + FUTURE_TOLERANCE:
+        return "dated in the future"
+    definition = CATALOGUE[analyte]
+    try:
+        normalised = normalise(definition, observation.valueQuantity)
+    except UnitError as error:
+        return str(error)
+    return Measurement(
+        analyte=analyte,
+        value=normalised.value,
+        time=time,
+        observation_id=obs_id,
+        preliminary=status == PRELIMINARY,
+        as_received=_as_received(observation.valueQuantity),
+        conversion_note=normalised.conversion_note,
+        upper_limit=_upper_limit(observation, analyte),
+    )
+
+
+def _is_about(observation: Observation, patient_id: str) -> bool:
+    reference = observation.subject.reference if observation.subject else None
+    if not reference:
+        return True  # searched by patient; an absent subject is not evidence of another patient
+    return reference.rstrip("/").split("/")[-2:] == ["Patient", patient_id]
+
+
+def _time_of(observation: Observation) -> FhirTime | None:
+    candidates = (
+        observation.effectiveDateTime,
+        observation.effectivePeriod.start if observation.effectivePeriod else None,
+        observation.effectivePeriod.end if observation.effectivePeriod else None,
+        observation.effectiveInstant,
+        observation.issued,
+    )
+    for candidate in candidates:
+        if candidate:
+            return parse_fhir_time(candidate)
+    return None
+
+
+def _upper_limit(observation: Observation, analyte: A) -> Decimal | None:
+    for reference_range in observation.referenceRange:
+        if reference_range.high is not None:
+            try:
+                return normalise(CATALOGUE[analyte], reference_range.high).value
+            except UnitError:
+                return None
+    return None
+
+
+def _as_received(quantity: Quantity) -> str:
+    value = f"{quantity.value.normalize():f}" if quantity.value is not None else "?"
+    return f"{value} {quantity.unit or quantity.code or ''}".strip()

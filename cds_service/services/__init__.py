@@ -1,0 +1,1 @@
+"""CDS services: each wires facts -> rules -> cards for one hooks/*.json entry."""

@@ -1,0 +1,155 @@
+"""Service `anakinra-dose` (order-select, order-sign): check drafted anakinra orders against NCT02780583."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from cds_service.call import HookCall
+from cds_service.cards.dose_cards import order_check_card, safety_cards, worst_first
+from cds_service.facts.analytes import A
+from cds_service.facts.medications import read_drafted_dose
+from cds_service.facts.observations import extract_measurements
+from cds_service.facts.orders import (
+    ResolvedOrder,
+    extract_active_orders,
+    medications_by_key,
+    resolve_order,
+    with_fetched_medication,
+)
+from cds_service.facts.patient import extract_patient
+from cds_service.fhir.model import Medication, MedicationRequest
+from cds_service.fhir.prefetch import ServiceData
+from cds_service.rules.dosing.calculator import calculate_protocol_dose
+from cds_service.rules.dosing.order_check import check_drafted_order
+from cds_service.rules.dosing.safety import assess_anc, assess_comedication, assess_renal
+from cds_service.services.settings_view import dosing_rules, underdose_tolerance
+from cds_service.spec.response import Card
+
+
+@dataclass(frozen=True)
+class DraftAnakinra:
+    to_check: list[ResolvedOrder]  # order-select: the selected ones; order-sign: all
+    all_drafts: list[ResolvedOrder]
+
+
+async def draft_anakinra(call: HookCall) -> DraftAnakinra:
+    """The draft anakinra orders of this call (memoised: the guard and the handler both need it)."""
+    cached = call.memo.get("draft_anakinra")
+    if isinstance(cached, DraftAnakinra):
+        return cached
+    payload = call.context_payload("draftOrders")
+    resources = payload.resources if payload is not None else ()
+    medications = medications_by_key(resources)
+    anakinra: list[ResolvedOrder] = []
+    for order in (r for r in resources if isinstance(r, MedicationRequest)):
+        resolved = resolve_order(order, medications)
+        if resolved.unresolved_reference is not None:
+            resolved = await _fetch_medication(call, resolved)
+        if resolved.anakinra().matched:
+            anakinra.append(resolved)
+    to_check = anakinra
+    if call.hook == "order-select":
+        selected = _selected_ids(call)
+        # Selections that name none of them: check every draft rather than nothing.
+        to_check = [r for r in anakinra if r.order.id in selected] or anakinra
+    result = DraftAnakinra(to_check, anakinra)
+    call.memo["draft_anakinra"] = result
+    return result
+
+
+async def is_anakinra_call(call: HookCall) -> bool:
+    """Trigger guard: non-anakinra orders get no cards and cost no FHIR queries."""
+    return bool((await draft_anakinra(call)).to_check)
+
+
+async def handle(call: HookCall, data: ServiceData) -> Sequence[Card]:
+    drafts = await draft_anakinra(call)
+    orders = drafts.to_check
+    if not orders:
+        return []
+    settings = call.settings
+    now = call.now
+    patient = extract_patient(data["patient"].resources)
+    patient_id = patient.patient_id if patient else call.context_str("patientId")
+    observations = (*data["weights"].resources, *data["heights"].resources, *data["safety_labs"].resources)
+    measurements = extract_measurements(observations, patient_id=patient_id, now=now)
+    weight = measurements.latest_any_time(A.WEIGHT)
+    rules = dosing_rules(settings)
+    protocol = calculate_protocol_dose(weight=weight, patient=patient, now=now, rules=rules)
+
+    cards: list[Card] = []
+    originals = _original_orders(call)
+    for resolved in orders:
+        check = check_drafted_order(
+            drafted=read_drafted_dose(resolved.order),
+            protocol=protocol,
+            underdose_tolerance=underdose_tolerance(settings),
+        )
+        card = order_check_card(
+            check,
+            order_label=f"{resolved.label} ({resolved.name()})",
+            original=originals.get(resolved.order.id or ""),
+            hook=call.hook,
+            hook_instance=call.hook_instance,
+        )
+        if card is not None:
+            cards.append(card)
+
+    adult = patient.is_adult(now.date(), settings.adult_age_years) if patient else None
+    safety_window = timedelta(days=settings.safety_lab_lookback_days)
+    weight_window = rules.weight_max_age_adult if adult else rules.weight_max_age_child
+    renal = assess_renal(
+        patient=patient,
+        adult=adult,
+        weight=measurements.latest(A.WEIGHT, now=now, window=weight_window),
+        height=measurements.latest(A.HEIGHT, now=now, window=timedelta(days=settings.height_max_age_days)),
+        creatinine=measurements.latest(A.CREATININE, now=now, window=safety_window),
+        now=now,
+    )
+    anc = assess_anc(measurements.latest(A.ANC, now=now, window=safety_window))
+    medications = data["medications"]
+    active = extract_active_orders(medications.resources) if medications.available else None
+    draft_labels = tuple(sorted(resolved.label for resolved in drafts.all_drafts))
+    tnf, duplicate = assess_comedication(
+        active,
+        checked_ids=set(draft_labels),
+        # Two anakinra drafts in one order session duplicate each other.
+        other_draft_anakinra=draft_labels if len(draft_labels) > 1 else (),
+    )
+    cards += safety_cards(renal=renal, anc=anc, tnf=tnf, duplicate=duplicate, hook_instance=call.hook_instance)
+    return worst_first(cards)
+
+
+def _selected_ids(call: HookCall) -> set[str]:
+    raw = call.context.get("selections")
+    values: Any = orjson.loads(bytes(raw)) if raw is not None else []
+    return {value.rsplit("/", 1)[-1] for value in values if isinstance(value, str) and "MedicationRequest/" in value}
+
+
+def _original_orders(call: HookCall) -> dict[str, dict[str, Any]]:
+    """The drafted orders as sent (every field), so a corrected order changes only the dosage."""
+    raw = call.context.get("draftOrders")
+    if raw is None:
+        return {}
+    bundle: Any = orjson.loads(bytes(raw))
+    originals: dict[str, dict[str, Any]] = {}
+    for entry in bundle.get("entry", []) if isinstance(bundle, dict) else []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "MedicationRequest" and resource.get("id"):
+            originals[str(resource["id"])] = resource
+    return originals
+
+
+async def _fetch_medication(call: HookCall, resolved: ResolvedOrder) -> ResolvedOrder:
+    reference = resolved.unresolved_reference
+    if reference is None or reference.startswith("#"):
+        return resolved
+    relative = "/".join(reference.rstrip("/").split("/")[-2:])
+    payload = await call.read(relative)
+    medication = next((r for r in payload.resources if isinstance(r, Medication)), None) if payload else None
+    return with_fetched_medication(resolved, medication) if medication is not None else resolved
