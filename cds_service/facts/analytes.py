@@ -20,11 +20,16 @@ D = Decimal
 
 @dataclass(frozen=True)
 class Conversion:
-    """canonical = value * factor + offset (offset only for temperature)."""
+    """canonical = (value + shift) * factor / divisor. Dividing last keeps "÷ 88.4" exact
+    (88.4 µmol/L is 1 mg/dL, not 0.99999…); shift is only for °F."""
 
     factor: Decimal
-    offset: Decimal = Decimal(0)
+    divisor: Decimal = Decimal(1)
+    shift: Decimal = Decimal(0)
     note: str | None = None  # shown on the card whenever this conversion was used
+
+    def apply(self, value: Decimal) -> Decimal:
+        return (value + self.shift) * self.factor / self.divisor
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,8 @@ class A(Enum):
 
 
 PMOL_FERRITIN = Conversion(
-    D(1) / D("2.247"),
+    D(1),
+    D("2.247"),
     note="ferritin converted from pmol/L at 2.247 pmol/L per ng/mL (conventional factor; unverified)",
 )
 
@@ -173,7 +179,7 @@ CATALOGUE: dict[A, Analyte] = {
         {
             "g/dL": SAME,
             "g/L": Conversion(D("0.1")),
-            "mmol/L": Conversion(D(1) / D("0.6206"), note="hemoglobin converted from mmol/L (monomer) at 0.6206"),
+            "mmol/L": Conversion(D(1), D("0.6206"), note="hemoglobin converted from mmol/L (monomer) at 0.6206"),
         },
         ("0.5", "30"),
     ),
@@ -226,7 +232,7 @@ CATALOGUE: dict[A, Analyte] = {
             "mg/dL": SAME,
             "g/L": Conversion(D(100)),
             "mg/L": Conversion(D("0.1")),
-            "umol/L": Conversion(D(100) / D("2.94"), note="fibrinogen converted from µmol/L at 2.94 (MW ≈ 340 kDa)"),
+            "umol/L": Conversion(D(100), D("2.94"), note="fibrinogen converted from µmol/L at 2.94 (MW ≈ 340 kDa)"),
         },
         ("0", "2000"),
     ),
@@ -303,7 +309,7 @@ CATALOGUE: dict[A, Analyte] = {
         {"8310-5", "8331-1"},
         "Cel",
         "°C",
-        {"Cel": SAME, "[degF]": Conversion(D(5) / D(9), offset=D(-32) * D(5) / D(9))},
+        {"Cel": SAME, "[degF]": Conversion(D(5), D(9), shift=D(-32))},
         ("25", "46"),
         aliases={"C": "Cel", "°C": "Cel", "degC": "Cel", "F": "[degF]", "°F": "[degF]", "degF": "[degF]"},
     ),
@@ -333,7 +339,7 @@ CATALOGUE: dict[A, Analyte] = {
         {"2160-0", "14682-9", "38483-4"},
         "mg/dL",
         "mg/dL",
-        {"mg/dL": SAME, "umol/L": Conversion(D(1) / D("88.4")), "mmol/L": Conversion(D(1000) / D("88.4"))},
+        {"mg/dL": SAME, "umol/L": Conversion(D(1), D("88.4")), "mmol/L": Conversion(D(1000), D("88.4"))},
         ("0.05", "40"),
     ),
     A.BILIRUBIN: _analyte(
@@ -342,7 +348,7 @@ CATALOGUE: dict[A, Analyte] = {
         {"1975-2", "14631-6", "42719-5"},
         "mg/dL",
         "mg/dL",
-        {"mg/dL": SAME, "umol/L": Conversion(D(1) / D("17.1"))},
+        {"mg/dL": SAME, "umol/L": Conversion(D(1), D("17.1"))},
         ("0", "100"),
     ),
     A.EGFR: _analyte(

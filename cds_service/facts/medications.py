@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from cds_service.facts.units import UCUM
 from cds_service.fhir.model import CodeableConcept, Dosage, MedicationRequest, Quantity, Timing
@@ -167,7 +167,7 @@ def _dose_mg(dosage: Dosage) -> tuple[Decimal | None, str, str | None]:
         return quantity.value * factors[unit], written, None
     if unit in ("mL", "ml"):
         mg = quantity.value * PRODUCT_MG / PRODUCT_ML
-        return mg, f"{written} (= {_fmt(mg.quantize(Decimal('0.1')))} mg at 100 mg/0.67 mL)", None
+        return mg, f"{written} (= {_fmt(mg.quantize(Decimal('0.1'), rounding=ROUND_FLOOR))} mg at 100 mg/0.67 mL)", None
     return None, written, f"dose unit '{unit or 'none'}' is neither mg nor mL: the dose cannot be verified"
 
 

@@ -32,7 +32,7 @@ def normalise(analyte: Analyte, quantity: Quantity) -> Normalised:
     if quantity.comparator is not None:
         raise UnitError(f"reported as {quantity.comparator}{quantity.value}, not an exact value")
     conversion = _conversion(analyte, quantity)
-    value = quantity.value * conversion.factor + conversion.offset
+    value = conversion.apply(quantity.value)
     low, high = analyte.plausible
     if not low <= value <= high:
         raise UnitError(f"{_fmt(value)} {analyte.display_unit} is outside the plausible range {low}–{high}")
