@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     safety_lab_lookback_days: int = Field(
         default=7,
         ge=1,
-        description="Creatinine, ANC and height older than this are not used for the dose safety checks.",
+        description="Creatinine and ANC older than this are not used for the dose safety checks.",
     )
     temperature_lookback_hours: int = Field(default=24, ge=1, description="Window for the maximum body temperature.")
     dose_rounding: Literal["down-1mg", "down-5mg", "down-10mg"] = Field(
