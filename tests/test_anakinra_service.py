@@ -332,3 +332,17 @@ def test_missing_patient_without_server_is_412(client: TestClient) -> None:
     response = client.post(URL, json=body)
     assert response.status_code == 412
     assert isinstance(response, httpx.Response)
+
+
+def test_implausible_weight_is_named_on_the_card(client: TestClient) -> None:
+    card = dose_card(
+        call(
+            client,
+            "order-sign",
+            [anakinra_order(100, every_hours=6)],
+            patient_resource=ADULT,
+            weights=[weight(820, obs_id="w-typo")],
+        )
+    )
+    assert "no usable body weight" in card["detail"]
+    assert "Observation/w-typo: 820 kg is outside the plausible range" in card["detail"]

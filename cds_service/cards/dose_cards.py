@@ -14,6 +14,7 @@ from cds_service.cards.common import (
     stable_uuid,
 )
 from cds_service.cards.fhir_out import ResourceBuildError, corrected_order
+from cds_service.facts.observations import SkippedResult
 from cds_service.rules.dosing.calculator import DoseNotCalculated, ProtocolDose, format_amount
 from cds_service.rules.dosing.order_check import Concern, OrderCheck
 from cds_service.rules.dosing.protocol import PROTOCOL_CITATION
@@ -24,14 +25,20 @@ ICON = {Concern.OVERDOSE: "⛔", Concern.WARNING: "⚠️", Concern.INFO: "ℹ�
 
 
 def order_check_card(
-    check: OrderCheck, *, order_label: str, original: dict[str, Any] | None, hook: str, hook_instance: str
+    check: OrderCheck,
+    *,
+    order_label: str,
+    original: dict[str, Any] | None,
+    hook: str,
+    hook_instance: str,
+    unused_weights: Sequence[SkippedResult] = (),
 ) -> Card | None:
     """One card per checked order; none when the order matches the protocol and nothing is missing."""
     if not check.findings:
         return None
     indicator = _indicator(check, hook)
     suggestion, build_note = _correction(check, original, order_label, hook_instance)
-    detail = _order_detail(check, order_label, build_note)
+    detail = _order_detail(check, order_label, build_note, unused_weights)
     return Card(
         uuid=stable_uuid(hook_instance, "anakinra-dose-check", order_label),
         summary=fit_summary(_order_summary(check)),
@@ -92,7 +99,9 @@ def _order_summary(check: OrderCheck) -> str:
     return f"Anakinra {drafted}: {lead}. Protocol for {weight}: {target}"
 
 
-def _order_detail(check: OrderCheck, order_label: str, build_note: str | None) -> str:
+def _order_detail(
+    check: OrderCheck, order_label: str, build_note: str | None, unused_weights: Sequence[SkippedResult]
+) -> str:
     d = check.drafted
     protocol = check.protocol
     n = format_amount
@@ -124,6 +133,9 @@ def _order_detail(check: OrderCheck, order_label: str, build_note: str | None) -
             f"**Not calculated:** {protocol.reason}. Please record {protocol.needed}; absolute caps "
             "(100 mg per dose, 400 mg/day) were still checked."
         )
+    if unused_weights:
+        lines += ["", "**Weights not used**"]
+        lines += [f"- Observation/{markdown_cell(s.observation_id)}: {markdown_cell(s.reason)}" for s in unused_weights]
     if build_note:
         lines += ["", f"_{build_note}_"]
     lines += ["", f"Source: {PROTOCOL_CITATION}. Off-label use; verify against local protocol."]

@@ -96,6 +96,7 @@ async def handle(call: HookCall, data: ServiceData) -> Sequence[Card]:
             original=originals.get(resolved.order.id or ""),
             hook=call.hook,
             hook_instance=call.hook_instance,
+            unused_weights=measurements.skipped_for(A.WEIGHT),
         )
         if card is not None:
             cards.append(card)
