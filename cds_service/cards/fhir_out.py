@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest as FhirMedicationRequest
+from fhir.resources.R4B.servicerequest import ServiceRequest as FhirServiceRequest
 from pydantic import ValidationError
 
 from cds_service.rules.dosing.calculator import ProtocolDose, format_amount
@@ -83,3 +84,23 @@ def validated_medication_request(resource: dict[str, Any]) -> dict[str, Any]:
 def _json_number(value: Decimal) -> int | float:
     # Doses are whole or short decimals after rounding; JSON has no Decimal type.
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def workup_service_request(*, patient_id: str, loinc: str, display: str, encounter_id: str | None) -> dict[str, Any]:
+    """A draft laboratory order for one missing MAS work-up test (LOINC-coded)."""
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "order",
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "reasonCode": [{"text": "Macrophage activation syndrome work-up"}],
+    }
+    if encounter_id:
+        resource["encounter"] = {"reference": f"Encounter/{encounter_id}"}
+    try:
+        model = FhirServiceRequest.model_validate(resource)
+    except ValidationError as error:
+        raise ResourceBuildError(f"not a valid FHIR ServiceRequest ({error.error_count()} problems)") from error
+    dumped: dict[str, Any] = model.model_dump(mode="json", exclude_none=True)
+    return dumped
