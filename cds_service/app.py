@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service import __version__
-from cds_service.registry import load_registry
+from cds_service.registry import Registry, load_registry
 from cds_service.settings import Settings, load_settings
 from cds_service.spec.operation_outcome import build_operation_outcome
 from cds_service.storage.database import create_database
@@ -24,6 +25,7 @@ from cds_service.transport.errors import HttpProblem, internal_error_response, p
 from cds_service.transport.routes import build_router
 
 log = logging.getLogger("cds_service")
+SANDBOX_FHIR_PATH = "/sandbox/fhir"
 
 
 def _utc_now() -> datetime:
@@ -81,8 +83,22 @@ def create_app(
             clock=clock,
         )
     )
+    if settings.sandbox:
+        _mount_sandbox(app, registry=registry, engine=engine, clock=clock)
     _install_error_handlers(app)
     return app
+
+
+def _mount_sandbox(app: FastAPI, *, registry: Registry, engine: Engine, clock: Callable[[], datetime]) -> None:
+    """The sandbox page, its API and the fixture FHIR server: sandbox mode only, never in production."""
+    from cds_service.sandbox.api import build_sandbox_router
+    from cds_service.sandbox.fhir_server import build_fhir_router
+
+    app.include_router(build_fhir_router(clock=clock), prefix=SANDBOX_FHIR_PATH, include_in_schema=False)
+    app.include_router(
+        build_sandbox_router(registry=registry, engine=engine, clock=clock, fhir_base_path=SANDBOX_FHIR_PATH),
+        include_in_schema=False,
+    )
 
 
 def _warm_up() -> None:

@@ -40,7 +40,25 @@ def test_reading_an_undeclared_key_raises() -> None:
 
 def test_mas_screen_prefetch_codes_are_the_catalogue_codes() -> None:
     prefetch = hooks_file("mas-screen")["prefetch"]
-    labs = (A.FERRITIN, A.PLATELETS, A.WBC, A.ANC, A.HEMOGLOBIN, A.AST, A.ALT, A.LDH, A.TRIGLYCERIDES, A.FIBRINOGEN,
-            A.DDIMER_FEU, A.DDIMER_DDU, A.INR, A.PT, A.ESR, A.CRP, A.CREATININE, A.BILIRUBIN)
+    labs = (
+        A.FERRITIN,
+        A.PLATELETS,
+        A.WBC,
+        A.ANC,
+        A.HEMOGLOBIN,
+        A.AST,
+        A.ALT,
+        A.LDH,
+        A.TRIGLYCERIDES,
+        A.FIBRINOGEN,
+        A.DDIMER_FEU,
+        A.DDIMER_DDU,
+        A.INR,
+        A.PT,
+        A.ESR,
+        A.CRP,
+        A.CREATININE,
+        A.BILIRUBIN,
+    )
     assert f"code={loinc_query(*labs)}&" in prefetch["labs"]
     assert f"code={loinc_query(A.TEMPERATURE, A.WEIGHT, A.HEIGHT)}&" in prefetch["vitals"]

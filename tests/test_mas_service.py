@@ -52,7 +52,7 @@ def test_adult_sepsis_mas_critical_card_with_protocol_anakinra(client: TestClien
     assert card["indicator"] == "critical"
     assert card["summary"] == "Possible MAS: ferritin 8,450 ng/mL, platelets 62 ×10⁹/L — trial criteria met"
     detail = card["detail"]
-    assert "| Ferritin (required) | 8450 ng/mL | 2026-03-10 09:00 UTC | > 2000 ng/mL | ✅ met |" in detail
+    assert "| Ferritin (required) | 8450 ng/mL | 2026-03-10 09:00 UTC | > 2000 ng/mL | **met** |" in detail
     assert "Observation/adult-sepsis-mas-82kg-ferritin-1" in detail
     assert "#### HScore: MET" in detail and "score 226–299" in detail
     assert "Platelets falling" in detail and "−55.7 % in 47 h" in detail

@@ -21,7 +21,8 @@ from cds_service.rules.dosing.protocol import PROTOCOL_CITATION
 from cds_service.rules.dosing.safety import ANC_SOURCE, RENAL_SOURCE, TNF_SOURCE, Outcome, SafetyResult
 from cds_service.spec.response import Action, Card, Indicator, Suggestion
 
-ICON = {Concern.OVERDOSE: "⛔", Concern.WARNING: "⚠️", Concern.INFO: "ℹ️"}
+# Plain words, not emoji: EHR card panels often lack emoji fonts.
+ICON = {Concern.OVERDOSE: "**Overdose:**", Concern.WARNING: "**Warning:**", Concern.INFO: "Note:"}
 
 
 def order_check_card(

@@ -16,7 +16,8 @@ from cds_service.rules.mas.common import Inputs, SetResult, Status
 from cds_service.rules.mas.screen import MasAssessment
 from cds_service.spec.response import Action, Card, Link, Suggestion
 
-RESULT_MARK = {Status.MET: "✅ met", Status.NOT_MET: "— not met", Status.UNKNOWN: "❔ unknown"}
+# Plain words, not emoji: EHR card panels often lack emoji fonts (seen in headless Chromium too).
+RESULT_MARK = {Status.MET: "**met**", Status.NOT_MET: "not met", Status.UNKNOWN: "_unknown_"}
 CRITERIA_LINKS = (
     Link(
         label="2016 EULAR/ACR/PRINTO MAS criteria (Ravelli, Ann Rheum Dis 2016)",

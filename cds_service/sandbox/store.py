@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from cds_service.facts.fhir_time import parse_fhir_time
 
 SEARCHABLE = ("Observation", "Condition", "MedicationRequest", "Patient", "Medication")
+DEFAULT_PAGE_SIZE = 50
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
 
 
@@ -31,23 +32,49 @@ class FhirStore:
         return self.resources.get((resource_type, resource_id))
 
     def search(self, resource_type: str, params: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+        """All matches, sorted when asked; `_count` limits the result (the first page)."""
+        matches, count, _ = self._search(resource_type, params)
+        return matches[:count] if count is not None else matches
+
+    def search_page(self, resource_type: str, params: list[tuple[str, str]], *, base_url: str) -> dict[str, Any]:
+        """One page of a search as a searchset Bundle with `self`/`next` links (offset paging)."""
+        matches, count, offset = self._search(resource_type, params)
+        size = count if count is not None else DEFAULT_PAGE_SIZE
+        page = matches[offset : offset + size]
+        kept = [(k, v) for k, v in params if k != "_getpagesoffset"]
+        links = [{"relation": "self", "url": _url(base_url, resource_type, [*kept, ("_getpagesoffset", str(offset))])}]
+        if offset + size < len(matches):
+            links.append(
+                {
+                    "relation": "next",
+                    "url": _url(base_url, resource_type, [*kept, ("_getpagesoffset", str(offset + size))]),
+                }
+            )
+        return searchset(page, total=len(matches), links=links)
+
+    def _search(
+        self, resource_type: str, params: Iterable[tuple[str, str]]
+    ) -> tuple[list[dict[str, Any]], int | None, int]:
         if resource_type not in SEARCHABLE:
             raise SearchError(f"search on {resource_type} is not supported")
         matches = [r for (kind, _), r in self.resources.items() if kind == resource_type]
         count: int | None = None
+        offset = 0
         sort: str | None = None
         for name, value in params:
             if name == "_count":
-                count = int(value)
+                count = _non_negative(name, value)
+            elif name == "_getpagesoffset":
+                offset = _non_negative(name, value)
             elif name == "_sort":
                 sort = value
-            elif name in ("_format", "_getpagesoffset"):
+            elif name == "_format":
                 continue
             else:
                 matches = [r for r in matches if _matches(r, name, value)]
         if sort is not None:
             matches = _sorted(matches, sort)
-        return matches[:count] if count is not None else matches
+        return matches, count, offset
 
     def query(self, relative_url: str) -> dict[str, Any] | None:
         """Answer a prefetch-style relative URL: a resource for a read, a searchset for a search."""
@@ -157,3 +184,13 @@ def _sorted(resources: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
         return moment.earliest.isoformat() if moment else ""
 
     return sorted(resources, key=key, reverse=descending)
+
+
+def _non_negative(name: str, value: str) -> int:
+    if not value.isdigit():
+        raise SearchError(f"{name} must be a non-negative integer")
+    return int(value)
+
+
+def _url(base_url: str, resource_type: str, params: list[tuple[str, str]]) -> str:
+    return f"{base_url.rstrip('/')}/{resource_type}?{urlencode(params)}"

@@ -1,0 +1,104 @@
+"""A small FHIR R4 REST server over the fixture patients: read, search (patient, code, date, status,
+category, _sort, _count, paging) and metadata. Times are shifted to "now" at every request.
+
+Mounted at /sandbox/fhir in sandbox mode, and runnable alone with `cds-service fhir-server`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response
+
+from cds_service import __version__
+from cds_service.sandbox.fixtures import FixturePatient, load_patients
+from cds_service.sandbox.store import SEARCHABLE, FhirStore, SearchError
+from cds_service.spec.operation_outcome import IssueCode, build_operation_outcome
+
+FHIR_JSON = "application/fhir+json"
+
+
+def _json(document: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(document), status_code=status, media_type=FHIR_JSON)
+
+
+def _outcome(status: int, message: str, code: IssueCode) -> Response:
+    return Response(build_operation_outcome([message], code=code), status_code=status, media_type=FHIR_JSON)
+
+
+def build_fhir_router(
+    patients: dict[str, FixturePatient] | None = None, *, clock: Callable[[], datetime] | None = None
+) -> APIRouter:
+    fixtures = patients if patients is not None else load_patients()
+    now = clock or (lambda: datetime.now(UTC))
+    router = APIRouter()
+
+    def store() -> FhirStore:
+        moment = now()
+        return FhirStore.of(r for patient in fixtures.values() for r in patient.resources(moment))
+
+    @router.get("/metadata")
+    async def metadata() -> Response:
+        return _json(
+            {
+                "resourceType": "CapabilityStatement",
+                "status": "active",
+                "date": now().date().isoformat(),
+                "kind": "instance",
+                "software": {"name": "MAS CDS sandbox FHIR server", "version": __version__},
+                "fhirVersion": "4.0.1",
+                "format": ["json"],
+                "rest": [
+                    {
+                        "mode": "server",
+                        "resource": [
+                            {
+                                "type": kind,
+                                "interaction": [{"code": "read"}, {"code": "search-type"}],
+                                "searchParam": [
+                                    {"name": name, "type": kind_of}
+                                    for name, kind_of in (
+                                        ("patient", "reference"),
+                                        ("code", "token"),
+                                        ("date", "date"),
+                                        ("status", "token"),
+                                        ("category", "token"),
+                                        ("clinical-status", "token"),
+                                        ("_count", "number"),
+                                        ("_sort", "string"),
+                                    )
+                                ],
+                            }
+                            for kind in SEARCHABLE
+                        ],
+                    }
+                ],
+            }
+        )
+
+    @router.get("/{resource_type}/{resource_id}")
+    async def read(resource_type: str, resource_id: str) -> Response:
+        found = store().read(resource_type, resource_id)
+        if found is None:
+            return _outcome(404, f"{resource_type}/{resource_id} not found", "not-found")
+        return _json(found)
+
+    @router.get("/{resource_type}")
+    async def search(resource_type: str, request: Request) -> Response:
+        base = str(request.url).split("?")[0].rsplit("/", 1)[0]
+        try:
+            bundle = store().search_page(resource_type, list(request.query_params.multi_items()), base_url=base)
+        except SearchError as error:
+            return _outcome(400, str(error), "not-supported")
+        return _json(bundle)
+
+    return router
+
+
+def create_fhir_app() -> FastAPI:
+    app = FastAPI(title="MAS CDS sandbox FHIR server", version=__version__, docs_url=None, redoc_url=None)
+    app.include_router(build_fhir_router())
+    return app
