@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 run: $(STAMP)
 	mkdir -p var
-	CDS_SANDBOX=true $(BIN)/uvicorn cds_service.app:create_app --factory --host $(HOST) --port $(PORT) \
+	CDS_SANDBOX=true CDS_HOST=$(HOST) $(BIN)/uvicorn cds_service.app:create_app --factory --host $(HOST) --port $(PORT) \
 		--no-access-log
 
 lint: $(STAMP)

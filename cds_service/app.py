@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 import gc
-import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service import __version__
+from cds_service.observability.logging import configure_logging
+from cds_service.observability.metrics import Metrics, StatusCounter
 from cds_service.registry import Registry, load_registry
+from cds_service.security.issuers import load_trusted_issuers
+from cds_service.security.jwks import JwksCache
+from cds_service.security.mode import check_startup
+from cds_service.security.replay import MemoryReplayStore, RedisReplayStore, ReplayStore
+from cds_service.security.verifier import TokenVerifier
 from cds_service.settings import Settings, load_settings
 from cds_service.spec.operation_outcome import build_operation_outcome
 from cds_service.storage.database import create_database
+from cds_service.transport.auth import Authenticator, JwtAuthenticator, SandboxAuthenticator
 from cds_service.transport.errors import HttpProblem, internal_error_response, problem_response
+from cds_service.transport.openapi import with_service_ids
 from cds_service.transport.routes import build_router
 
-log = logging.getLogger("cds_service")
+log = structlog.get_logger("cds_service")
 SANDBOX_FHIR_PATH = "/sandbox/fhir"
 
 
@@ -39,8 +50,17 @@ def create_app(
     http_client: httpx.AsyncClient | None = None,
 ) -> FastAPI:
     settings = settings or load_settings()
+    configure_logging()
+    check_startup(settings)  # refuses to start (and says why) on an unsafe configuration
     registry = load_registry(settings.hooks_dir)  # refuses to start on a bad hooks file
     engine = create_database(settings.database_url)
+    replay: ReplayStore = RedisReplayStore(settings.redis_url) if settings.redis_url else MemoryReplayStore()
+    jwks_http = httpx.AsyncClient(follow_redirects=False)
+    authenticator = _authenticator(settings, replay, jwks_http)
+    metrics = Metrics()
+    ready_checks: list[Callable[[], Awaitable[bool]]] = []
+    if isinstance(replay, RedisReplayStore):
+        ready_checks.append(_redis_ready(replay))
     holder: dict[str, httpx.AsyncClient] = {}
 
     def current_http_client() -> httpx.AsyncClient:
@@ -56,12 +76,20 @@ def create_app(
         if settings.gc_freeze:
             gc.collect()
             gc.freeze()  # full-GC pauses of 20-30 ms otherwise set p99 (README, performance)
+        log.info(
+            "started",
+            services=sorted(registry.services),
+            sandbox=settings.sandbox,
+            authentication=settings.trusted_issuers_file is not None,
+        )
         try:
             yield
         finally:
             if http_client is None:
                 await holder["client"].aclose()
             holder.clear()
+            await jwks_http.aclose()
+            await replay.close()
             engine.dispose()
 
     app = FastAPI(
@@ -74,6 +102,7 @@ def create_app(
     app.state.settings = settings
     app.state.registry = registry
     app.state.engine = engine
+    app.state.metrics = metrics
     app.include_router(
         build_router(
             settings=settings,
@@ -81,12 +110,69 @@ def create_app(
             engine=engine,
             http_client=current_http_client,
             clock=clock,
+            authenticator=authenticator,
+            metrics=metrics,
+            ready_checks=ready_checks,
         )
     )
     if settings.sandbox:
         _mount_sandbox(app, registry=registry, engine=engine, clock=clock)
+    _describe_service_ids(app, sorted(registry.services))
     _install_error_handlers(app)
+    if settings.cors_origins:
+        # Explicit origins only, never credentials: the EHR's JWT is a header, not a cookie.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(StatusCounter, metrics=metrics)
     return app
+
+
+def _authenticator(settings: Settings, replay: ReplayStore, jwks_http: httpx.AsyncClient) -> Authenticator:
+    if settings.trusted_issuers_file is None:
+        return SandboxAuthenticator()
+    issuers = load_trusted_issuers(settings.trusted_issuers_file)
+    jwks = JwksCache(
+        issuers,
+        jwks_http,
+        cache_seconds=settings.jwks_cache_seconds,
+        cooldown_seconds=settings.jwks_refresh_cooldown_seconds,
+    )
+    assert settings.public_base_url is not None  # check_startup guarantees it
+    verifier = TokenVerifier(
+        issuers,
+        jwks,
+        replay,
+        public_base_url=settings.public_base_url,
+        leeway_seconds=settings.jwt_leeway_seconds,
+        max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
+    )
+    return JwtAuthenticator(verifier)
+
+
+def _describe_service_ids(app: FastAPI, service_ids: list[str]) -> None:
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = with_service_ids(default_openapi(), service_ids)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _redis_ready(replay: RedisReplayStore) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        try:
+            return await replay.ping()
+        except Exception:
+            return False
+
+    return check
 
 
 def _mount_sandbox(app: FastAPI, *, registry: Registry, engine: Engine, clock: Callable[[], datetime]) -> None:
@@ -151,6 +237,8 @@ class CatchAllErrors:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as error:
-            log.error("unhandled %s on %s %s", type(error).__name__, scope.get("method"), scope.get("path"))
+            log.error(
+                "unhandled_error", error_type=type(error).__name__, method=scope.get("method"), path=scope.get("path")
+            )
             if not response_started:
                 await internal_error_response()(scope, receive, send)

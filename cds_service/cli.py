@@ -228,6 +228,7 @@ def command_serve(args: argparse.Namespace) -> int:
 
     if args.sandbox:
         os.environ["CDS_SANDBOX"] = "true"
+    os.environ["CDS_HOST"] = args.host  # the app refuses a sandbox on a non-loopback address
     uvicorn.run(
         "cds_service.app:create_app",
         factory=True,

@@ -22,7 +22,14 @@ from cds_service.spec.response import Card, DiscoveryService
 SPEC_VERSION = "2.0.1"
 KNOWN_HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
 
-Handler = Callable[[HookCall, ServiceData], Awaitable[Sequence[Card]]]
+
+@dataclass(frozen=True)
+class HandlerResult:
+    cards: Sequence[Card]
+    rule_versions: Mapping[str, str]  # recorded in the audit with every call
+
+
+Handler = Callable[[HookCall, ServiceData], Awaitable[HandlerResult]]
 Guard = Callable[[HookCall], Awaitable[bool]]
 
 

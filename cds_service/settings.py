@@ -77,6 +77,35 @@ class Settings(BaseSettings):
         le=100,
         description="A drafted daily dose this much below the protocol dose draws a warning.",
     )
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the server binds to (`make run` and `cds-service serve` pass it); sandbox mode "
+        "requires a loopback address.",
+    )
+    trusted_issuers_file: Path | None = Field(
+        default=None,
+        description="JSON or YAML file of trusted EHR issuers (iss, jwks_url or jwks, algorithms, audience, "
+        "tenant, fhir_servers). When set, every hook and feedback call needs a valid bearer JWT.",
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="External base URL of this service (e.g. https://cds.example.org); the JWT `aud` must be "
+        "`<this>/cds-services/<id>` (or `/feedback`) unless the issuer overrides it. Required with issuers.",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL for the shared JWT `jti` replay store (several instances)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Browser origins allowed by CORS (explicit list; never '*')."
+    )
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300, description="Clock skew allowed for exp/iat/nbf.")
+    jwt_max_lifetime_seconds: int = Field(
+        default=3600, ge=60, description="Tokens whose exp - iat exceeds this are refused."
+    )
+    jwks_cache_seconds: int = Field(default=300, ge=10, description="How long a fetched JWKS is trusted.")
+    jwks_refresh_cooldown_seconds: int = Field(
+        default=30, ge=1, description="At most one JWKS refetch per issuer in this time on an unknown `kid`."
+    )
     gc_freeze: bool = Field(
         default=True, description="gc.freeze() after start-up, removing full-GC pauses from p99 latency."
     )

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
 
 from cds_service.call import HookCall
 from cds_service.fhir.prefetch import ServiceData
+from cds_service.registry import HandlerResult
 from cds_service.spec.response import Card, Source
 
 KEYS = ("patient", "labs", "encounter")
 
 
-async def handle(call: HookCall, data: ServiceData) -> Sequence[Card]:
+async def handle(call: HookCall, data: ServiceData) -> HandlerResult:
     report = {
         key: {
             "status": data[key].status.value,
@@ -23,12 +23,11 @@ async def handle(call: HookCall, data: ServiceData) -> Sequence[Card]:
         }
         for key in KEYS
     }
-    return [
-        Card(
-            uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, call.hook_instance)),
-            summary="prefetch report",
-            detail=json.dumps(report, sort_keys=True),
-            indicator="info",
-            source=Source(label="probe"),
-        )
-    ]
+    card = Card(
+        uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, call.hook_instance)),
+        summary="prefetch report",
+        detail=json.dumps(report, sort_keys=True),
+        indicator="info",
+        source=Source(label="probe"),
+    )
+    return HandlerResult([card], {"probe": "1"})

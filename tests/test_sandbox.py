@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from cds_service.cli import main
 from cds_service.sandbox.fixtures import FIXTURE_EPOCH
 from tests.conftest import FIXED_NOW
+from tests.jwt_helpers import auth_settings, es384
 from tests.servers import running_server
 
 
@@ -77,8 +78,8 @@ def test_page_and_api(sandbox: TestClient) -> None:
     )
 
 
-def test_sandbox_routes_do_not_exist_outside_sandbox_mode(make_client: Any) -> None:
-    client = make_client(sandbox=False)
+def test_sandbox_routes_do_not_exist_outside_sandbox_mode(make_client: Any, tmp_path: Any) -> None:
+    client = make_client(**auth_settings(tmp_path, es384()))
     assert client.get("/sandbox").status_code == 404
     assert client.get("/sandbox/fhir/metadata").status_code == 404
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ class FhirServer:
     access_token: str | None
     http: httpx.AsyncClient
     max_response_bytes: int
+    on_request: Callable[[bool], None] | None = None  # told of every request's success, for metrics
 
     def __post_init__(self) -> None:
         if urlsplit(self.base_url).scheme not in ("http", "https"):
@@ -39,6 +41,19 @@ class FhirServer:
     async def get(self, url: str, *, timeout: float) -> bytes:
         if not self.owns(url):
             raise FhirAccessError("refused a URL outside the fhirServer")
+        try:
+            body = await self._get(url, timeout=timeout)
+        except FhirAccessError:
+            self._tell(False)
+            raise
+        self._tell(True)
+        return body
+
+    def _tell(self, ok: bool) -> None:
+        if self.on_request is not None:
+            self.on_request(ok)
+
+    async def _get(self, url: str, *, timeout: float) -> bytes:
         headers = {"Accept": "application/fhir+json"}
         if self.access_token:
             headers["Authorization"] = f"Bearer {self.access_token}"

@@ -92,6 +92,7 @@ async def resolve_prefetch(
     *,
     deadline_seconds: float,
     max_pages: int,
+    no_server_reason: str = "no fhirServer in the request",
 ) -> ServiceData:
     items: dict[str, KeyData] = {}
     pending: list[_Pending] = []
@@ -118,7 +119,9 @@ async def resolve_prefetch(
         pending.append(job)
 
     if pending:
-        results = await _run_all(pending, server, deadline_seconds=deadline_seconds, max_pages=max_pages)
+        results = await _run_all(
+            pending, server, deadline_seconds=deadline_seconds, max_pages=max_pages, no_server_reason=no_server_reason
+        )
         items.update(results)
 
     missing = [
@@ -157,10 +160,20 @@ def _outcome_text(outcome: OperationOutcome) -> str:
 
 
 async def _run_all(
-    pending: list[_Pending], server: FhirServer | None, *, deadline_seconds: float, max_pages: int
+    pending: list[_Pending],
+    server: FhirServer | None,
+    *,
+    deadline_seconds: float,
+    max_pages: int,
+    no_server_reason: str,
 ) -> dict[str, KeyData]:
     deadline = time.monotonic() + deadline_seconds
-    tasks = {asyncio.ensure_future(_fetch(job, server, deadline=deadline, max_pages=max_pages)): job for job in pending}
+    tasks = {
+        asyncio.ensure_future(
+            _fetch(job, server, deadline=deadline, max_pages=max_pages, no_server_reason=no_server_reason)
+        ): job
+        for job in pending
+    }
     done, not_done = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
     for task in not_done:
         task.cancel()
@@ -176,10 +189,12 @@ async def _run_all(
     return results
 
 
-async def _fetch(job: _Pending, server: FhirServer | None, *, deadline: float, max_pages: int) -> KeyData:
+async def _fetch(
+    job: _Pending, server: FhirServer | None, *, deadline: float, max_pages: int, no_server_reason: str
+) -> KeyData:
     key = job.spec.key
     if server is None or job.url is None:
-        reason = "no fhirServer in the request" if server is None else "a prefetch token has no value"
+        reason = no_server_reason if server is None else "a prefetch token has no value"
         return _partial_or_unavailable(job, reason)
     url: str | None = job.url
     pages = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,11 +23,15 @@ from cds_service.facts.orders import (
 from cds_service.facts.patient import extract_patient
 from cds_service.fhir.model import Medication, MedicationRequest
 from cds_service.fhir.prefetch import ServiceData
+from cds_service.registry import HandlerResult
 from cds_service.rules.dosing.calculator import calculate_protocol_dose
 from cds_service.rules.dosing.order_check import check_drafted_order
+from cds_service.rules.dosing.protocol import PROTOCOL_VERSION
 from cds_service.rules.dosing.safety import assess_anc, assess_comedication, assess_renal
 from cds_service.services.settings_view import dosing_rules, underdose_tolerance
 from cds_service.spec.response import Card
+
+RULE_VERSIONS = {"anakinra-protocol": PROTOCOL_VERSION, "anakinra-dose-service": "1"}
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,11 @@ async def is_anakinra_call(call: HookCall) -> bool:
     return bool((await draft_anakinra(call)).to_check)
 
 
-async def handle(call: HookCall, data: ServiceData) -> Sequence[Card]:
+async def handle(call: HookCall, data: ServiceData) -> HandlerResult:
     drafts = await draft_anakinra(call)
     orders = drafts.to_check
     if not orders:
-        return []
+        return HandlerResult([], RULE_VERSIONS)
     settings = call.settings
     now = call.now
     patient = extract_patient(data["patient"].resources)
@@ -123,7 +126,7 @@ async def handle(call: HookCall, data: ServiceData) -> Sequence[Card]:
         other_draft_anakinra=draft_labels if len(draft_labels) > 1 else (),
     )
     cards += safety_cards(renal=renal, anc=anc, tnf=tnf, duplicate=duplicate, hook_instance=call.hook_instance)
-    return worst_first(cards)
+    return HandlerResult(worst_first(cards), RULE_VERSIONS)
 
 
 def _selected_ids(call: HookCall) -> set[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 
 from cds_service.call import HookCall
@@ -13,11 +12,12 @@ from cds_service.facts.observations import extract_measurements
 from cds_service.facts.orders import extract_active_orders
 from cds_service.facts.patient import extract_patient
 from cds_service.fhir.prefetch import ServiceData
+from cds_service.registry import HandlerResult
 from cds_service.rules.dosing.calculator import calculate_protocol_dose
+from cds_service.rules.dosing.protocol import PROTOCOL_VERSION
 from cds_service.rules.mas.common import Inputs
 from cds_service.rules.mas.screen import assess_mas
 from cds_service.services.settings_view import dosing_rules
-from cds_service.spec.response import Card
 
 OPTIONAL_KEYS = {
     "vitals": "temperature and weight",
@@ -26,7 +26,7 @@ OPTIONAL_KEYS = {
 }
 
 
-async def handle(call: HookCall, data: ServiceData) -> Sequence[Card]:
+async def handle(call: HookCall, data: ServiceData) -> HandlerResult:
     settings = call.settings
     now = call.now
     patient = extract_patient(data["patient"].resources)
@@ -48,8 +48,12 @@ async def handle(call: HookCall, data: ServiceData) -> Sequence[Card]:
         age_days=(now.date() - birth[0]).days if birth else None,
     )
     assessment = assess_mas(inputs)
+    versions = {s.key: s.version for s in assessment.sets} | {
+        assessment.trends.key: assessment.trends.version,
+        "anakinra-protocol": PROTOCOL_VERSION,
+    }
     if not assessment.suggestive:
-        return []
+        return HandlerResult([], versions)
     active = extract_active_orders(medications.resources) if medications.available else ()
     on_anakinra = next((order.order_id for order in active if order.anakinra.matched), None)
     malignancy = context.underlying.get(Underlying.MALIGNANCY)
@@ -70,7 +74,7 @@ async def handle(call: HookCall, data: ServiceData) -> Sequence[Card]:
         hook_instance=call.hook_instance,
         data_notes=_data_notes(data),
     )
-    return [card] if card is not None else []
+    return HandlerResult([card] if card is not None else [], versions)
 
 
 def _data_notes(data: ServiceData) -> list[str]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
+    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -19,6 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 metadata = MetaData()
 
@@ -53,6 +57,33 @@ feedback_rejected = Table(
 )
 
 
+audit = Table(
+    "cds_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("service_id", String(200), nullable=False),
+    Column("hook", String(100), nullable=True),
+    Column("hook_instance", String(200), nullable=True),
+    Column("issuer", String(500), nullable=True),
+    Column("tenant", String(200), nullable=True),
+    Column("status", Integer, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("rule_versions", Text, nullable=False),
+)
+
+audit_card = Table(
+    "cds_audit_card",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("audit_id", Integer, ForeignKey("cds_audit.id"), nullable=False, index=True),
+    Column("card_uuid", String(200), nullable=False, index=True),
+    Column("indicator", String(20), nullable=False),
+    Column("summary", String(500), nullable=False),
+)
+
+
 def create_database(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -60,8 +91,26 @@ def create_database(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
+    _create_tables(engine)
     return engine
+
+
+def _create_tables(engine: Engine) -> None:
+    """Several workers start at once: on PostgreSQL an advisory lock serialises the CREATEs; on SQLite a
+    second process losing the race finds the tables there on its retry."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(text("SELECT pg_advisory_xact_lock(7310447)"))
+            metadata.create_all(connection)
+        return
+    for attempt in range(5):
+        try:
+            metadata.create_all(engine)
+            return
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

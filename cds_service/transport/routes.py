@@ -1,13 +1,18 @@
-"""The CDS Hooks endpoints: discovery, service calls and feedback. A thin road, one step per line."""
+"""The CDS Hooks endpoints: discovery, service calls and feedback. A thin road, one step per line:
+
+auth (401) -> body (413) -> registry (404) -> envelope (400) -> hook (400) -> guard -> data (412)
+-> service -> response; every authenticated call is audited, logged and measured.
+"""
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
+import structlog
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from sqlalchemy import Engine
@@ -16,17 +21,33 @@ from starlette.responses import Response
 from cds_service.call import HookCall
 from cds_service.fhir.client import FhirServer
 from cds_service.fhir.prefetch import RequiredDataUnavailableError, resolve_prefetch
+from cds_service.observability.metrics import Metrics
 from cds_service.registry import Registry, ServiceDefinition
 from cds_service.settings import Settings
-from cds_service.spec.response import CdsResponse, DiscoveryResponse
+from cds_service.spec.response import Card, CdsResponse, DiscoveryResponse
+from cds_service.storage.audit import AuditCard, AuditRecord, write_audit
 from cds_service.storage.database import database_reachable
 from cds_service.storage.feedback import FeedbackBodyError, parse_batch, store_feedback
+from cds_service.transport.auth import Authenticator, Caller
 from cds_service.transport.envelope import Envelope, EnvelopeError, check_context, decode_envelope
 from cds_service.transport.errors import HttpProblem
+from cds_service.transport.openapi import call_openapi, feedback_openapi
 
-log = logging.getLogger("cds_service.calls")
+log = structlog.get_logger("cds_service.calls")
 JSON = "application/json"
 EMPTY_RESPONSE = b'{"cards":[]}'
+
+
+@dataclass
+class _CallTrace:
+    """What the audit and the log need to know about one call, filled in as the road is walked."""
+
+    service_id: str
+    caller: Caller | None = None
+    hook: str | None = None
+    hook_instance: str | None = None
+    cards: list[Card] = field(default_factory=list)
+    rule_versions: dict[str, str] = field(default_factory=dict)
 
 
 def build_router(
@@ -36,6 +57,9 @@ def build_router(
     engine: Engine,
     http_client: Callable[[], httpx.AsyncClient],
     clock: Callable[[], datetime],
+    authenticator: Authenticator,
+    metrics: Metrics,
+    ready_checks: list[Callable[[], Awaitable[bool]]],
 ) -> APIRouter:
     router = APIRouter()
     discovery_body = DiscoveryResponse(services=registry.discovery()).to_json()
@@ -44,17 +68,31 @@ def build_router(
     async def discovery() -> Response:
         return Response(content=discovery_body, media_type=JSON)
 
-    @router.post("/cds-services/{service_id}", summary="Call a CDS service")
+    @router.post("/cds-services/{service_id}", summary="Call a CDS service", openapi_extra=call_openapi())
     async def call_service(service_id: str, request: Request) -> Response:
         started = time.perf_counter()
+        trace = _CallTrace(service_id)
+        trace.caller = await _authenticate(authenticator, request, f"/cds-services/{service_id}", metrics)
+        try:
+            body = await _serve(service_id, request, trace)
+        except HttpProblem as problem:
+            await _finish(trace, problem.status, "; ".join(problem.messages), started)
+            raise
+        await _finish(trace, 200, "ok", started)
+        return Response(content=body, media_type=JSON)
+
+    async def _serve(service_id: str, request: Request, trace: _CallTrace) -> bytes:
+        assert trace.caller is not None
+        body = await read_body(request, settings.max_body_bytes)
         service = _service_or_404(registry, service_id)
-        envelope = _envelope(await read_body(request, settings.max_body_bytes))
+        envelope = _envelope(body)
+        trace.hook, trace.hook_instance = envelope.hook, envelope.hookInstance
         if envelope.hook not in service.hooks:
             raise HttpProblem(
                 400, f"service '{service_id}' does not serve hook '{envelope.hook}'", code="not-supported"
             )
         tokens = _context_tokens(envelope)
-        fhir = _fhir_server(envelope, http_client(), settings)
+        fhir, refusal = _fhir_server(envelope, http_client(), settings, trace.caller, metrics)
         call = HookCall(
             service_id=service_id,
             hook=envelope.hook,
@@ -66,7 +104,7 @@ def build_router(
         )
         # A service may decline a call before any data is fetched (CDS Hooks "trigger guard").
         if service.guard is not None and not await service.guard(call):
-            return Response(content=EMPTY_RESPONSE, media_type=JSON)
+            return EMPTY_RESPONSE
         try:
             data = await resolve_prefetch(
                 service.prefetch,
@@ -75,31 +113,62 @@ def build_router(
                 fhir,
                 deadline_seconds=settings.fhir_deadline_seconds,
                 max_pages=settings.fhir_max_pages,
+                no_server_reason=refusal,
             )
         except RequiredDataUnavailableError as error:
-            log.info("412 %s %s: required data unavailable", service_id, envelope.hookInstance)
             raise HttpProblem(412, error.messages, code="incomplete") from error
-        cards = await service.handler(call, data)
-        body = CdsResponse(cards=list(cards)).to_json()
-        log.info(
-            "200 %s %s %s cards=%d ms=%.1f",
-            service_id,
-            envelope.hook,
-            envelope.hookInstance,
-            len(cards),
-            (time.perf_counter() - started) * 1000,
-        )
-        return Response(content=body, media_type=JSON)
+        result = await service.handler(call, data)
+        trace.cards = list(result.cards)
+        trace.rule_versions = dict(result.rule_versions)
+        return CdsResponse(cards=trace.cards).to_json()
 
-    @router.post("/cds-services/{service_id}/feedback", summary="Feedback on cards")
+    async def _finish(trace: _CallTrace, status: int, outcome: str, started: float) -> None:
+        latency = time.perf_counter() - started
+        caller = trace.caller
+        record = AuditRecord(
+            service_id=trace.service_id,
+            hook=trace.hook,
+            hook_instance=trace.hook_instance,
+            issuer=caller.issuer if caller else None,
+            tenant=caller.tenant if caller else None,
+            status=status,
+            outcome=outcome,
+            latency_ms=round(latency * 1000, 3),
+            rule_versions=trace.rule_versions,
+            cards=tuple(AuditCard(c.uuid, c.indicator, c.summary) for c in trace.cards),
+        )
+        await to_thread.run_sync(write_audit, engine, record)
+        metrics.latency.labels(trace.service_id, trace.hook or "-", str(status)).observe(latency)
+        for card in trace.cards:
+            metrics.cards.labels(trace.service_id, card.indicator).inc()
+        log.info(
+            "hook_call",
+            service=trace.service_id,
+            hook=trace.hook,
+            hook_instance=trace.hook_instance,
+            issuer=record.issuer,
+            status=status,
+            latency_ms=record.latency_ms,
+            cards=[c.indicator for c in trace.cards],
+        )
+
+    @router.post("/cds-services/{service_id}/feedback", summary="Feedback on cards", openapi_extra=feedback_openapi())
     async def feedback(service_id: str, request: Request) -> Response:
-        _service_or_404(registry, service_id)
+        await _authenticate(authenticator, request, f"/cds-services/{service_id}/feedback", metrics)
         body = await read_body(request, settings.max_body_bytes)
+        _service_or_404(registry, service_id)
         try:
             items = parse_batch(body)
         except FeedbackBodyError as error:
             raise HttpProblem(400, str(error), code="structure") from error
         result = await to_thread.run_sync(store_feedback, engine, service_id, items)
+        log.info(
+            "feedback",
+            service=service_id,
+            stored=result.stored,
+            duplicates=result.duplicates,
+            rejected=len(result.rejected),
+        )
         if result.rejected:
             raise HttpProblem(400, result.rejected, code="invalid")
         return Response(content=f'{{"stored":{result.stored},"duplicates":{result.duplicates}}}', media_type=JSON)
@@ -108,13 +177,27 @@ def build_router(
     async def healthz() -> Response:
         return Response(content=b'{"status":"ok"}', media_type=JSON)
 
-    @router.get("/readyz", summary="Ready to serve: database reachable, services loaded")
+    @router.get("/readyz", summary="Ready: database and shared stores reachable, services loaded")
     async def readyz() -> Response:
         ready = bool(registry.services) and await to_thread.run_sync(database_reachable, engine)
+        for check in ready_checks:
+            ready = ready and await check()
         body = b'{"status":"ready"}' if ready else b'{"status":"not ready"}'
         return Response(content=body, status_code=200 if ready else 503, media_type=JSON)
 
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(content=metrics.exposition(), media_type="text/plain; version=0.0.4")
+
     return router
+
+
+async def _authenticate(authenticator: Authenticator, request: Request, path: str, metrics: Metrics) -> Caller:
+    try:
+        return await authenticator.authenticate(request, path)
+    except HttpProblem:
+        metrics.auth_failures.inc()
+        raise
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -152,9 +235,17 @@ def _context_tokens(envelope: Envelope) -> dict[str, str]:
         raise HttpProblem(400, str(error), code="required") from error
 
 
-def _fhir_server(envelope: Envelope, client: httpx.AsyncClient, settings: Settings) -> FhirServer | None:
+def _fhir_server(
+    envelope: Envelope, client: httpx.AsyncClient, settings: Settings, caller: Caller, metrics: Metrics
+) -> tuple[FhirServer | None, str]:
+    """The caller's FHIR server, only if its issuer may send it: tokens never go to another server."""
     if not envelope.fhirServer:
-        return None
+        return None, "no fhirServer in the request"
+    base = envelope.fhirServer.rstrip("/")
+    if caller.https_only and not base.startswith("https://"):
+        return None, "fhirServer refused: https is required"
+    if caller.fhir_servers is not None and base not in caller.fhir_servers:
+        return None, "fhirServer refused: not allowed for this issuer"
     token = envelope.fhirAuthorization.access_token if envelope.fhirAuthorization else None
     try:
         return FhirServer(
@@ -162,6 +253,7 @@ def _fhir_server(envelope: Envelope, client: httpx.AsyncClient, settings: Settin
             access_token=token,
             http=client,
             max_response_bytes=settings.fhir_max_response_bytes,
-        )
+            on_request=lambda ok: metrics.fhir_calls.labels("ok" if ok else "failed").inc(),
+        ), ""
     except ValueError as error:
         raise HttpProblem(400, str(error), code="value") from error
