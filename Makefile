@@ -36,3 +36,8 @@ test: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3 .mypy_cache .pytest_cache .ruff_cache
+
+# The benchmark suite (a script, not timed tests): writes bench/results.md. Needs wrk (Debian package).
+bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	PYTHONPATH=. $(BIN)/python -m bench.run $(BENCH_ARGS)

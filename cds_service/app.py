@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -22,15 +24,14 @@ from cds_service import __version__
 from cds_service.observability.logging import configure_logging
 from cds_service.observability.metrics import Metrics, StatusCounter
 from cds_service.registry import Registry, load_registry
-from cds_service.security.issuers import load_trusted_issuers
-from cds_service.security.jwks import JwksCache
 from cds_service.security.mode import check_startup
-from cds_service.security.replay import MemoryReplayStore, RedisReplayStore, ReplayStore
-from cds_service.security.verifier import TokenVerifier
+from cds_service.security.replay import MemoryReplayStore, ReplayStore
 from cds_service.settings import Settings, load_settings
 from cds_service.spec.operation_outcome import build_operation_outcome
+from cds_service.storage.audit import AuditWriter
 from cds_service.storage.database import create_database
-from cds_service.transport.auth import Authenticator, JwtAuthenticator, SandboxAuthenticator
+from cds_service.transport.auth import Authenticator, SandboxAuthenticator
+from cds_service.transport.baseline import build_baseline_router
 from cds_service.transport.errors import HttpProblem, internal_error_response, problem_response
 from cds_service.transport.openapi import with_service_ids
 from cds_service.transport.routes import build_router
@@ -54,13 +55,14 @@ def create_app(
     check_startup(settings)  # refuses to start (and says why) on an unsafe configuration
     registry = load_registry(settings.hooks_dir)  # refuses to start on a bad hooks file
     engine = create_database(settings.database_url)
-    replay: ReplayStore = RedisReplayStore(settings.redis_url) if settings.redis_url else MemoryReplayStore()
-    jwks_http = httpx.AsyncClient(follow_redirects=False)
-    authenticator = _authenticator(settings, replay, jwks_http)
+    replay = _replay_store(settings)
     metrics = Metrics()
+    audit_writer = AuditWriter(engine)
     ready_checks: list[Callable[[], Awaitable[bool]]] = []
-    if isinstance(replay, RedisReplayStore):
+    if settings.redis_url:
         ready_checks.append(_redis_ready(replay))
+    warm = threading.Event()
+    ready_checks.append(_flag(warm))
     holder: dict[str, httpx.AsyncClient] = {}
 
     def current_http_client() -> httpx.AsyncClient:
@@ -69,13 +71,14 @@ def create_app(
             client = holder["client"] = http_client or httpx.AsyncClient(follow_redirects=False)
         return client
 
+    authenticator = _authenticator(settings, replay, current_http_client)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         holder["client"] = http_client or httpx.AsyncClient(follow_redirects=False)
-        _warm_up()
-        if settings.gc_freeze:
-            gc.collect()
-            gc.freeze()  # full-GC pauses of 20-30 ms otherwise set p99 (README, performance)
+        # Discovery answers at once; /readyz says ready after the warm-up, so a load balancer sends hook
+        # calls only to a warm worker.
+        threading.Thread(target=_warm_up, args=(settings, warm), name="warm-up", daemon=True).start()
         log.info(
             "started",
             services=sorted(registry.services),
@@ -88,8 +91,8 @@ def create_app(
             if http_client is None:
                 await holder["client"].aclose()
             holder.clear()
-            await jwks_http.aclose()
             await replay.close()
+            audit_writer.close()
             engine.dispose()
 
     app = FastAPI(
@@ -113,10 +116,13 @@ def create_app(
             authenticator=authenticator,
             metrics=metrics,
             ready_checks=ready_checks,
+            audit_writer=audit_writer,
         )
     )
     if settings.sandbox:
         _mount_sandbox(app, registry=registry, engine=engine, clock=clock)
+        if settings.benchmark_endpoints:
+            app.include_router(build_baseline_router(registry, settings.max_body_bytes), include_in_schema=False)
     _describe_service_ids(app, sorted(registry.services))
     _install_error_handlers(app)
     if settings.cors_origins:
@@ -132,13 +138,19 @@ def create_app(
     return app
 
 
-def _authenticator(settings: Settings, replay: ReplayStore, jwks_http: httpx.AsyncClient) -> Authenticator:
+def _authenticator(settings: Settings, replay: ReplayStore, http: Callable[[], httpx.AsyncClient]) -> Authenticator:
     if settings.trusted_issuers_file is None:
         return SandboxAuthenticator()
+    # JWT libraries are imported only when issuers are configured.
+    from cds_service.security.issuers import load_trusted_issuers
+    from cds_service.security.jwks import JwksCache
+    from cds_service.security.verifier import TokenVerifier
+    from cds_service.transport.auth_jwt import JwtAuthenticator
+
     issuers = load_trusted_issuers(settings.trusted_issuers_file)
     jwks = JwksCache(
         issuers,
-        jwks_http,
+        http,
         cache_seconds=settings.jwks_cache_seconds,
         cooldown_seconds=settings.jwks_refresh_cooldown_seconds,
     )
@@ -165,7 +177,7 @@ def _describe_service_ids(app: FastAPI, service_ids: list[str]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _redis_ready(replay: RedisReplayStore) -> Callable[[], Awaitable[bool]]:
+def _redis_ready(replay: ReplayStore) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         try:
             return await replay.ping()
@@ -187,9 +199,34 @@ def _mount_sandbox(app: FastAPI, *, registry: Registry, engine: Engine, clock: C
     )
 
 
-def _warm_up() -> None:
-    """First fhir.resources validation costs ~50 ms (lazy validators); pay it before traffic."""
+def _warm_up(settings: Settings, done: threading.Event) -> None:
+    """Import and exercise fhir.resources (~0.2 s: imports, then lazy validators), then freeze the heap."""
+    from cds_service.cards.fhir_out import ResourceBuildError, validated
+
     build_operation_outcome(["warm-up"], code="processing")
+    for kind in ("MedicationRequest", "ServiceRequest"):
+        with contextlib.suppress(ResourceBuildError):
+            validated({"resourceType": kind})  # invalid on purpose: loads and runs the validators
+    if settings.gc_freeze:
+        gc.collect()
+        gc.freeze()  # full-GC pauses of 20-30 ms otherwise set p99 (README, performance)
+        gc.set_threshold(settings.gc_gen0_threshold, 50, 100)
+    done.set()
+
+
+def _flag(event: threading.Event) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return event.is_set()
+
+    return check
+
+
+def _replay_store(settings: Settings) -> ReplayStore:
+    if settings.redis_url:
+        from cds_service.security.replay_redis import RedisReplayStore  # redis is imported only when used
+
+        return RedisReplayStore(settings.redis_url)
+    return MemoryReplayStore()
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -106,6 +106,17 @@ class Settings(BaseSettings):
     jwks_refresh_cooldown_seconds: int = Field(
         default=30, ge=1, description="At most one JWKS refetch per issuer in this time on an unknown `kid`."
     )
+    benchmark_endpoints: bool = Field(
+        default=False,
+        description="Sandbox only: add POST /bench/decode-only/{id}, which decodes a hook request exactly as a "
+        "call does and answers no cards (the benchmark's baseline).",
+    )
+    gc_gen0_threshold: int = Field(
+        default=20000,
+        ge=700,
+        description="Young-generation GC threshold (CPython default 700): fewer collections while a large "
+        "prefetch is decoded (README, performance).",
+    )
     gc_freeze: bool = Field(
         default=True, description="gc.freeze() after start-up, removing full-GC pauses from p99 latency."
     )

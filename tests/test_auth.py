@@ -237,7 +237,9 @@ def test_jwks_outage_keeps_the_last_good_keys_and_retries_after_the_cooldown() -
     async def scenario() -> list[int]:
         counts = []
         async with httpx.AsyncClient() as http:
-            cache = JwksCache({ISSUER: issuer}, http, cache_seconds=10, cooldown_seconds=60, clock=lambda: now[0])
+            cache = JwksCache(
+                {ISSUER: issuer}, lambda: http, cache_seconds=10, cooldown_seconds=60, clock=lambda: now[0]
+            )
             with respx.mock() as mock:
                 route = mock.get(jwks_url).respond(json=jwks(key))
                 assert await cache.key(ISSUER, "k") is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 
 from fastapi.testclient import TestClient
@@ -120,4 +121,7 @@ def test_wrong_method_and_unknown_path_answer_with_operation_outcome(core_client
 
 def test_health_and_readiness(core_client: TestClient) -> None:
     assert core_client.get("/healthz").json() == {"status": "ok"}
+    deadline = time.monotonic() + 10  # ready once the background warm-up has run
+    while core_client.get("/readyz").status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert core_client.get("/readyz").json() == {"status": "ready"}

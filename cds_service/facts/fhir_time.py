@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 
-@dataclass(frozen=True, order=True)
-class FhirTime:
+class FhirTime(NamedTuple):
+    """A (possibly partial) time as its earliest and latest instant (a NamedTuple: cheap to build)."""
+
     earliest: datetime
     latest: datetime
 
@@ -29,11 +30,17 @@ class FhirTime:
 def parse_fhir_time(value: str | None) -> FhirTime | None:
     if not value:
         return None
+    if len(value) > 10:
+        return _instant(value)
     partial = _PARTIAL.match(value)
     if partial:
         return _partial_interval(partial)
+    return None
+
+
+def _instant(value: str) -> FhirTime | None:
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return None
     if moment.tzinfo is None:

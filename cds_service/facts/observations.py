@@ -14,6 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import takewhile
+
+import msgspec
 
 from cds_service.facts.analytes import ANALYTE_BY_LOINC, CATALOGUE, A
 from cds_service.facts.fhir_time import FhirTime, parse_fhir_time
@@ -27,8 +30,9 @@ PRELIMINARY = "preliminary"
 FUTURE_TOLERANCE = timedelta(minutes=10)
 
 
-@dataclass(frozen=True)
-class Measurement:
+class Measurement(msgspec.Struct, frozen=True):
+    """One usable result in the analyte's canonical unit (a msgspec Struct: built thousands of times per call)."""
+
     analyte: A
     value: Decimal
     time: FhirTime
@@ -43,8 +47,7 @@ class Measurement:
         return self.time.earliest
 
 
-@dataclass(frozen=True)
-class SkippedResult:
+class SkippedResult(msgspec.Struct, frozen=True):
     analyte: A
     observation_id: str
     reason: str
@@ -61,11 +64,12 @@ class Measurements:
 
     def within(self, analyte: A, *, now: datetime, window: timedelta) -> tuple[Measurement, ...]:
         oldest = now - window
-        return tuple(m for m in self.all(analyte) if m.when >= oldest)
+        # Newest first: stop at the first value older than the window (criteria call this often).
+        return tuple(takewhile(lambda m: m.when >= oldest, self.all(analyte)))
 
     def latest(self, analyte: A, *, now: datetime, window: timedelta) -> Measurement | None:
-        recent = self.within(analyte, now=now, window=window)
-        return recent[0] if recent else None
+        values = self.all(analyte)
+        return values[0] if values and values[0].when >= now - window else None
 
     def latest_any_time(self, analyte: A) -> Measurement | None:
         values = self.all(analyte)
@@ -176,5 +180,4 @@ def _upper_limit(observation: Observation, analyte: A) -> Decimal | None:
 
 
 def _as_received(quantity: Quantity) -> str:
-    value = f"{quantity.value.normalize():f}" if quantity.value is not None else "?"
-    return f"{value} {quantity.unit or quantity.code or ''}".strip()
+    return f"{quantity.value} {quantity.unit or quantity.code or ''}".rstrip()

@@ -40,6 +40,30 @@ def normalise(analyte: Analyte, quantity: Quantity) -> Normalised:
 
 
 def _conversion(analyte: Analyte, quantity: Quantity) -> Conversion:
+    # A prefetch repeats the same few units thousands of times: resolve each spelling once.
+    key = (analyte.key, quantity.system, quantity.code, quantity.unit)
+    found = _RESOLVED.get(key)
+    if found is None:
+        found = _resolve(analyte, quantity)
+        if len(_RESOLVED) < _RESOLVED_MAX:
+            _RESOLVED[key] = found
+    if isinstance(found, str):
+        raise UnitError(found)
+    return found
+
+
+_RESOLVED: dict[tuple[str, str | None, str | None, str | None], Conversion | str] = {}
+_RESOLVED_MAX = 10_000
+
+
+def _resolve(analyte: Analyte, quantity: Quantity) -> Conversion | str:
+    try:
+        return _lookup(analyte, quantity)
+    except UnitError as error:
+        return str(error)
+
+
+def _lookup(analyte: Analyte, quantity: Quantity) -> Conversion:
     candidates: list[str] = []
     if quantity.system == UCUM and quantity.code:
         candidates.append(quantity.code)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ class JwksCache:
     def __init__(
         self,
         issuers: dict[str, TrustedIssuer],
-        http: httpx.AsyncClient,
+        http: Callable[[], httpx.AsyncClient],
         *,
         cache_seconds: float,
         cooldown_seconds: float,
@@ -73,7 +74,7 @@ class JwksCache:
 
     async def _fetch(self, url: str) -> dict[str, PyJWK] | None:
         try:
-            response = await self._http.get(url, timeout=5.0, headers={"Accept": "application/json"})
+            response = await self._http().get(url, timeout=5.0, headers={"Accept": "application/json"})
             if response.status_code != httpx.codes.OK or len(response.content) > MAX_JWKS_BYTES:
                 return None
             return _keys(response.json())

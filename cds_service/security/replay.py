@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-import redis.asyncio as redis
-
 
 class ReplayStore(Protocol):
     async def first_use(self, key: str, expires_at: float) -> bool: ...
+
+    async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
 
@@ -28,21 +28,8 @@ class MemoryReplayStore:
         self._seen[key] = expires_at
         return True
 
+    async def ping(self) -> bool:
+        return True
+
     async def close(self) -> None:
         return None
-
-
-class RedisReplayStore:
-    def __init__(self, url: str) -> None:
-        self._redis = redis.from_url(url)
-
-    async def first_use(self, key: str, expires_at: float) -> bool:
-        ttl = max(1, int(expires_at - time.time()) + 1)
-        created = await self._redis.set(f"cds:jti:{key}", b"1", nx=True, ex=ttl)
-        return bool(created)
-
-    async def ping(self) -> bool:
-        return bool(await self._redis.ping())
-
-    async def close(self) -> None:
-        await self._redis.aclose()

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from fhir.resources.R4B.operationoutcome import OperationOutcome
-
 IssueCode = Literal[
     "invalid",
     "structure",
@@ -31,6 +29,9 @@ def build_operation_outcome(
     severity: Literal["fatal", "error", "warning", "information"] = "error",
 ) -> bytes:
     """One issue per message, validated by fhir.resources before it leaves the service."""
+    # Imported on first use (the start-up warm-up does it in the background): keeps cold start short.
+    from fhir.resources.R4B.operationoutcome import OperationOutcome
+
     outcome = OperationOutcome.model_validate(
         {
             "resourceType": "OperationOutcome",

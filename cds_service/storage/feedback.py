@@ -9,8 +9,6 @@ from typing import Any, Literal
 
 import msgspec
 from sqlalchemy import Engine, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cds_service.storage.database import feedback, feedback_rejected
 
@@ -143,6 +141,10 @@ def store_feedback(engine: Engine, service_id: str, items: list[msgspec.Raw]) ->
 
 
 def _insert_ignoring_duplicates(engine: Engine) -> Any:
+    # Dialect modules are imported when first needed (the PostgreSQL package costs ~70 ms of start-up).
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
     if engine.dialect.name == "postgresql":
         return pg_insert(feedback).on_conflict_do_nothing(constraint="uq_feedback_card_outcome_time")
     if engine.dialect.name == "sqlite":

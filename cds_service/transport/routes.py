@@ -25,7 +25,7 @@ from cds_service.observability.metrics import Metrics
 from cds_service.registry import Registry, ServiceDefinition
 from cds_service.settings import Settings
 from cds_service.spec.response import Card, CdsResponse, DiscoveryResponse
-from cds_service.storage.audit import AuditCard, AuditRecord, write_audit
+from cds_service.storage.audit import AuditCard, AuditRecord, AuditWriter
 from cds_service.storage.database import database_reachable
 from cds_service.storage.feedback import FeedbackBodyError, parse_batch, store_feedback
 from cds_service.transport.auth import Authenticator, Caller
@@ -60,6 +60,7 @@ def build_router(
     authenticator: Authenticator,
     metrics: Metrics,
     ready_checks: list[Callable[[], Awaitable[bool]]],
+    audit_writer: AuditWriter,
 ) -> APIRouter:
     router = APIRouter()
     discovery_body = DiscoveryResponse(services=registry.discovery()).to_json()
@@ -137,7 +138,7 @@ def build_router(
             rule_versions=trace.rule_versions,
             cards=tuple(AuditCard(c.uuid, c.indicator, c.summary) for c in trace.cards),
         )
-        await to_thread.run_sync(write_audit, engine, record)
+        await audit_writer.write(record)
         metrics.latency.labels(trace.service_id, trace.hook or "-", str(status)).observe(latency)
         for card in trace.cards:
             metrics.cards.labels(trace.service_id, card.indicator).inc()

@@ -1,0 +1,191 @@
+"""HTTP benchmarks against real uvicorn servers on 127.0.0.1, driven by wrk (a bounded, closed-loop load
+generator: fixed connections, fixed duration). Server and load generator share the machine's 2 cores."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = Path(__file__).resolve().parent / "post.lua"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    def __init__(self, env: Mapping[str, str], workers: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(  # noqa: S603 (fixed command line)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "cds_service.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def wait_first_answer(self, path: str = "/cds-services", timeout: float = 30) -> float:
+        """Seconds from process start to the first 200 on `path`."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            try:
+                if httpx.get(f"{self.url}{path}", timeout=1).status_code == 200:  # noqa: PLR2004
+                    return time.perf_counter() - self.started
+            except httpx.HTTPError:
+                time.sleep(0.005)
+        raise TimeoutError("server did not answer")
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        pids = [int(p) for p in children.read_text().split()] if children.exists() else []
+        # With --workers 1 uvicorn serves from the master process itself; with more, from spawned children.
+        return [pid for pid in pids if _is_worker(pid)] or [self.process.pid]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        return "spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def memory_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    return 0
+
+
+@contextmanager
+def server(env: Mapping[str, str], workers: int) -> Iterator[Server]:
+    running = Server(env, workers)
+    try:
+        running.wait_first_answer("/readyz")
+        yield running
+    finally:
+        running.stop()
+
+
+def wrk(url: str, body_file: Path, *, connections: int, seconds: int) -> dict[str, Any]:
+    output = subprocess.run(  # noqa: S603
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), url],  # noqa: S607
+        env={**os.environ, "BODY_FILE": str(body_file)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("WRK "))
+    result: dict[str, Any] = json.loads(line.removeprefix("WRK "))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def base_env(database_url: str) -> dict[str, str]:
+    return {"CDS_SANDBOX": "true", "CDS_BENCHMARK_ENDPOINTS": "true", "CDS_DATABASE_URL": database_url}
+
+
+def throughput(
+    bodies: Mapping[str, tuple[str, Path]],
+    *,
+    workers: int,
+    database_url: str,
+    seconds: int,
+    connections: tuple[int, ...],
+) -> list[dict[str, Any]]:
+    """Each workload and its decode-only baseline, at each concurrency, on one server setup."""
+    rows = []
+    with server(base_env(database_url), workers) as running:
+        for name, (service, body) in bodies.items():
+            for conns in connections:
+                wrk(f"{running.url}/cds-services/{service}", body, connections=conns, seconds=1)  # warm-up
+                real = wrk(f"{running.url}/cds-services/{service}", body, connections=conns, seconds=seconds)
+                baseline = wrk(f"{running.url}/bench/decode-only/{service}", body, connections=conns, seconds=seconds)
+                rows.append(
+                    {
+                        "workload": name,
+                        "workers": workers,
+                        "connections": conns,
+                        "service": real,
+                        "baseline": baseline,
+                        "ratio": real["rps"] / baseline["rps"],
+                    }
+                )
+    return rows
+
+
+def cold_start(database_url: str, runs: int = 5) -> dict[str, float]:
+    times = []
+    for _ in range(runs):
+        running = Server(base_env(database_url), 1)
+        try:
+            times.append(running.wait_first_answer("/cds-services"))
+        finally:
+            running.stop()
+    return {"median_s": statistics.median(times), "max_s": max(times)}
+
+
+def memory_under_load(body: Path, service: str, *, database_url: str, workers: int, seconds: int) -> dict[str, Any]:
+    """RSS of each worker after a warm-up and at the end of a `seconds`-long 16-connection run, and peak RSS."""
+    with server(base_env(database_url), workers) as running:
+        url = f"{running.url}/cds-services/{service}"
+        wrk(url, body, connections=16, seconds=5)
+        pids = running.worker_pids()
+        start = {pid: memory_kib(pid, "VmRSS") for pid in pids}
+        result = wrk(url, body, connections=16, seconds=seconds)
+        end = {pid: memory_kib(pid, "VmRSS") for pid in pids}
+        peak = {pid: memory_kib(pid, "VmHWM") for pid in pids}
+    return {
+        "requests": result["requests"],
+        "rss_start_kib": start,
+        "rss_end_kib": end,
+        "peak_kib": peak,
+        "growth_kib": max(end[p] - start[p] for p in pids),
+    }
+
+
+def temp_sqlite() -> str:
+    return f"sqlite:///{Path(tempfile.mkdtemp(prefix='cds-bench-')) / 'bench.sqlite3'}"
