@@ -23,8 +23,8 @@ run: $(STAMP)
 		--no-access-log
 
 lint: $(STAMP)
-	$(BIN)/ruff check cds_service tests fixtures
-	$(BIN)/ruff format --check cds_service tests fixtures
+	$(BIN)/ruff check cds_service tests fixtures bench
+	$(BIN)/ruff format --check cds_service tests fixtures bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -126,7 +126,7 @@ def measure(kind: str, observations: int, *, min_runs: int = 15, min_seconds: fl
     gc.collect()
     while len(samples) < min_runs or time.perf_counter() - started < min_seconds:
         samples.append(run(raw, time.perf_counter))
-        if len(samples) >= 400:  # noqa: PLR2004
+        if len(samples) >= 400:
             break
     totals = sorted(sum(s.values()) for s in samples)
     row: dict[str, Any] = {
