@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import Enum
 
 from cds_service.facts.analytes import CATALOGUE, A
-from cds_service.facts.conditions import ClinicalContext, Finding
+from cds_service.facts.conditions import ClinicalContext, Finding, Underlying
 from cds_service.facts.observations import Measurement, Measurements
 from cds_service.rules.dosing.calculator import format_amount
 
@@ -186,6 +186,23 @@ def all_of(statuses: Sequence[Status]) -> Status:
     if any(s is Status.NOT_MET for s in statuses):
         return Status.NOT_MET
     return Status.UNKNOWN
+
+
+def score_status(low: Decimal, high: Decimal, cutoff: Decimal) -> Status:
+    """A score known only as a range: met when even its lowest value reaches the cutoff."""
+    if low >= cutoff:
+        return Status.MET
+    if high < cutoff:
+        return Status.NOT_MET
+    return Status.UNKNOWN
+
+
+def stills_population(context: ClinicalContext) -> tuple[bool, str]:
+    """The sJIA / Still's disease sets (2016 criteria, MS score, ferritin/ESR): applicable, and why."""
+    applicable = context.has(Underlying.SJIA) or context.has(Underlying.AOSD)
+    return applicable, (
+        "known sJIA / Still's disease" if applicable else "no sJIA or Still's disease coded: not applicable"
+    )
 
 
 def tally(parts: Sequence[CriterionResult]) -> str:

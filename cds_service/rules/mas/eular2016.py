@@ -13,7 +13,15 @@ from decimal import Decimal
 
 from cds_service.facts.analytes import A
 from cds_service.facts.conditions import Underlying
-from cds_service.rules.mas.common import Inputs, SetResult, all_of, count_status, lab_criterion, tally
+from cds_service.rules.mas.common import (
+    Inputs,
+    SetResult,
+    all_of,
+    count_status,
+    lab_criterion,
+    stills_population,
+    tally,
+)
 
 KEY = "eular2016"
 NAME = "2016 EULAR/ACR/PRINTO MAS classification (sJIA)"
@@ -28,8 +36,7 @@ FEBRILE_CELSIUS = Decimal(38)  # assumption: the criteria say "febrile" without 
 
 
 def evaluate(inputs: Inputs) -> SetResult:
-    sjia = inputs.context.has(Underlying.SJIA)
-    aosd = inputs.context.has(Underlying.AOSD)
+    applicable, population = stills_population(inputs.context)
     fever = lab_criterion(
         "febrile",
         "Febrile (max temperature)",
@@ -47,15 +54,15 @@ def evaluate(inputs: Inputs) -> SetResult:
     ]
     outcome = all_of([fever.status, ferritin.status, count_status(items, 2)])
     notes: tuple[str, ...] = ()
-    if aosd and not sjia:
+    if inputs.context.has(Underlying.AOSD) and not inputs.context.has(Underlying.SJIA):
         notes = ("Applied to adult-onset Still's disease: specificity there is about 70 % (clinical.md §2.8).",)
     return SetResult(
         KEY,
         NAME,
         VERSION,
         CITATION,
-        sjia or aosd,
-        "known sJIA / Still's disease" if sjia or aosd else "no sJIA or Still's disease coded: not applicable",
+        applicable,
+        population,
         (fever, ferritin, *items),
         outcome,
         f"febrile {fever.status.value}, ferritin {ferritin.status.value}, items {tally(items)} (2 needed)",

@@ -9,9 +9,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 from cds_service.facts.analytes import A
-from cds_service.facts.conditions import Underlying
 from cds_service.rules.dosing.calculator import format_amount
-from cds_service.rules.mas.common import CriterionResult, Inputs, SetResult, Status, show
+from cds_service.rules.mas.common import (
+    CriterionResult,
+    Inputs,
+    SetResult,
+    Status,
+    show,
+    stills_population,
+)
 
 KEY = "ferritin-esr"
 NAME = "Ferritin/ESR ratio (sJIA screening adjunct)"
@@ -21,7 +27,7 @@ CUTOFF = Decimal("21.5")
 
 
 def evaluate(inputs: Inputs) -> SetResult:
-    applicable = inputs.context.has(Underlying.SJIA) or inputs.context.has(Underlying.AOSD)
+    applicable, population = stills_population(inputs.context)
     ferritin = inputs.lab(A.FERRITIN)
     esr = inputs.lab(A.ESR)
     if ferritin is None or esr is None or esr.value == 0:
@@ -44,7 +50,7 @@ def evaluate(inputs: Inputs) -> SetResult:
         VERSION,
         CITATION,
         applicable,
-        "known sJIA / Still's disease" if applicable else "no sJIA or Still's disease coded: not applicable",
+        population,
         (item,),
         item.status,
         f"ratio {item.value or 'unknown'}",

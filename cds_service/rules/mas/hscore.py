@@ -15,7 +15,7 @@ from decimal import Decimal
 from cds_service.facts.analytes import A
 from cds_service.facts.conditions import Finding
 from cds_service.facts.observations import Measurement
-from cds_service.rules.mas.common import CriterionResult, Inputs, SetResult, Status, show
+from cds_service.rules.mas.common import CriterionResult, Inputs, SetResult, Status, score_status, show
 
 KEY = "hscore"
 NAME = "HScore"
@@ -222,12 +222,7 @@ def evaluate(inputs: Inputs) -> SetResult:
     ]
     low = sum((item.points[0] for item in items if item.points), D(0))
     high = sum((item.points[1] for item in items if item.points), D(0))
-    if low >= CUTOFF:
-        outcome = Status.MET
-    elif high < CUTOFF:
-        outcome = Status.NOT_MET
-    else:
-        outcome = Status.UNKNOWN
+    outcome = score_status(low, high, CUTOFF)
     score = f"{low}" if low == high else f"{low}–{high}"
     return SetResult(
         KEY,

@@ -11,8 +11,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 from cds_service.facts.analytes import A
-from cds_service.facts.conditions import Finding, Underlying
-from cds_service.rules.mas.common import CriterionResult, Inputs, SetResult, Status, show
+from cds_service.facts.conditions import Finding
+from cds_service.rules.mas.common import (
+    CriterionResult,
+    Inputs,
+    SetResult,
+    Status,
+    score_status,
+    show,
+    stills_population,
+)
 
 KEY = "ms-score"
 NAME = "MS score (sJIA)"
@@ -31,7 +39,7 @@ LAB_COEFFICIENTS = {
 
 
 def evaluate(inputs: Inputs) -> SetResult:
-    applicable = inputs.context.has(Underlying.SJIA) or inputs.context.has(Underlying.AOSD)
+    applicable, population = stills_population(inputs.context)
     criteria: list[CriterionResult] = []
     low = high = Decimal(0)
     for key, label, coefficient, finding in (
@@ -108,7 +116,7 @@ def evaluate(inputs: Inputs) -> SetResult:
     if missing:
         outcome, summary, score = Status.UNKNOWN, "labs missing: score not computed", None
     else:
-        outcome = Status.MET if low >= CUTOFF else Status.NOT_MET if high < CUTOFF else Status.UNKNOWN
+        outcome = score_status(low, high, CUTOFF)
         shown = format_signed(low) if low == high else f"{format_signed(low)} to {format_signed(high)}"
         summary, score = f"MS {shown} (MAS considered at ≥ −2.1)", (low, high)
     return SetResult(
@@ -117,7 +125,7 @@ def evaluate(inputs: Inputs) -> SetResult:
         VERSION,
         CITATION,
         applicable,
-        "known sJIA / Still's disease" if applicable else "no sJIA or Still's disease coded: not applicable",
+        population,
         tuple(criteria),
         outcome,
         summary,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from cds_service.facts.analytes import A
 from cds_service.facts.conditions import Underlying
 from cds_service.rules.mas import trial
-from cds_service.rules.mas.common import Inputs, SetResult, all_of, any_of, lab_criterion, tally
+from cds_service.rules.mas.common import Inputs, SetResult, all_of, lab_criterion, tally
 
 KEY = "sepsis-mas-features"
 NAME = "Sepsis with MAS features (NCT02780583 rationale)"
@@ -24,22 +24,8 @@ def evaluate(inputs: Inputs) -> SetResult:
     applicable = inputs.context.has(Underlying.SEPSIS)
     items = [
         lab_criterion("ferritin", "Ferritin", inputs.lab(A.FERRITIN), ">", trial.FERRITIN),
-        any_of(
-            "coagulopathy",
-            "Coagulopathy",
-            [
-                lab_criterion("fibrinogen", "Fibrinogen", inputs.lab(A.FIBRINOGEN), "<", trial.FIBRINOGEN),
-                lab_criterion("inr", "INR", inputs.lab(A.INR), ">", trial.INR),
-                *trial.d_dimer_items(inputs),
-            ],
-            "fibrinogen < 150 mg/dL, or INR > 1.5, or D-dimer > 500 ng/mL",
-        ),
-        any_of(
-            "liver",
-            "Liver enzymes",
-            [*trial.transaminase_items(inputs, A.ALT, "ALT"), *trial.transaminase_items(inputs, A.AST, "AST")],
-            "ALT or AST > 120 U/L, or > 2 × ULN",
-        ),
+        trial.coagulopathy(inputs),
+        trial.liver_enzymes(inputs, key="liver", label="Liver enzymes"),
     ]
     return SetResult(
         KEY,

@@ -118,23 +118,9 @@ def _path_no_sjia(inputs: Inputs) -> SetResult:
             shown_threshold="> 265 mg/dL (fasting; fasting status not recorded)",
         ),
         finding_criterion("splenomegaly", "Splenomegaly", inputs.context, Finding.SPLENOMEGALY),
-        any_of(
-            "transaminases",
-            "ALT or AST",
-            [*transaminase_items(inputs, A.ALT, "ALT"), *transaminase_items(inputs, A.AST, "AST")],
-            "ALT or AST > 120 U/L, or > 2 × ULN",
-        ),
+        liver_enzymes(inputs, key="transaminases", label="ALT or AST"),
         _fever(inputs),
-        any_of(
-            "coagulopathy",
-            "Coagulopathy",
-            [
-                lab_criterion("fibrinogen", "Fibrinogen", inputs.lab(A.FIBRINOGEN), "<", FIBRINOGEN),
-                lab_criterion("inr", "INR", inputs.lab(A.INR), ">", INR),
-                *d_dimer_items(inputs),
-            ],
-            "fibrinogen < 150 mg/dL, or INR > 1.5, or D-dimer > 500 ng/mL (basis as reported)",
-        ),
+        coagulopathy(inputs),
     ]
     outcome = all_of([ferritin.status, count_status(items, 3)])
     return SetResult(
@@ -147,6 +133,30 @@ def _path_no_sjia(inputs: Inputs) -> SetResult:
         (ferritin, *items),
         outcome,
         f"ferritin {ferritin.status.value}; items {tally(items)} (3 needed)",
+    )
+
+
+def liver_enzymes(inputs: Inputs, *, key: str, label: str) -> CriterionResult:
+    """Trial item 4: ALT or AST > 120 IU/L, or > 2 × the laboratory's upper limit."""
+    return any_of(
+        key,
+        label,
+        [*transaminase_items(inputs, A.ALT, "ALT"), *transaminase_items(inputs, A.AST, "AST")],
+        "ALT or AST > 120 U/L, or > 2 × ULN",
+    )
+
+
+def coagulopathy(inputs: Inputs) -> CriterionResult:
+    """Trial item 6: fibrinogen < 1.5 g/L, or INR > 1.5, or D-dimer > 500 ng/mL (basis as reported)."""
+    return any_of(
+        "coagulopathy",
+        "Coagulopathy",
+        [
+            lab_criterion("fibrinogen", "Fibrinogen", inputs.lab(A.FIBRINOGEN), "<", FIBRINOGEN),
+            lab_criterion("inr", "INR", inputs.lab(A.INR), ">", INR),
+            *d_dimer_items(inputs),
+        ],
+        "fibrinogen < 150 mg/dL, or INR > 1.5, or D-dimer > 500 ng/mL (basis as reported)",
     )
 
 
