@@ -1,6 +1,6 @@
 """Decode cost per Observation: our typed msgspec subset vs orjson vs full fhir.resources validation.
 
-Run: .venv/bin/python bench/decode_bench.py [N]   (prints a markdown table; median of repeated runs)
+Run: PYTHONPATH=. .venv/bin/python -m bench.decode_bench [N]   (prints a markdown table; median of repeated runs)
 """
 
 from __future__ import annotations

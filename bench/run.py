@@ -24,7 +24,8 @@ from pathlib import Path
 
 import orjson
 
-from bench import http, inprocess
+from bench import http_load as http
+from bench import inprocess
 from bench.workloads import order_select, patient_view
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
