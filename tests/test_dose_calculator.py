@@ -159,3 +159,13 @@ def test_reasoning_shows_the_arithmetic() -> None:
     text = " ".join(dose("22", 6).reasoning)
     assert "10 mg/kg/day × 22 kg = 220 mg/day, capped at 200 mg/day" in text
     assert "200 mg/day ÷ 2 doses = 100 mg every 12 h" in text
+
+
+def test_infants_are_flagged_as_outside_the_trial_population() -> None:
+    infant = PatientFacts("p", (NOW.date() - timedelta(days=200), NOW.date() - timedelta(days=200)), None)
+    one_year = aged(1)
+    infant_dose = calculate_protocol_dose(weight=kg("8"), patient=infant, now=NOW, rules=RULES)
+    yearling = calculate_protocol_dose(weight=kg("8"), patient=one_year, now=NOW, rules=RULES)
+    assert isinstance(infant_dose, ProtocolDose) and isinstance(yearling, ProtocolDose)
+    assert "outside the trial's population" in infant_dose.reasoning[-1]
+    assert not any("outside the trial" in line for line in yearling.reasoning)

@@ -13,6 +13,7 @@ from cds_service.facts.observations import Measurement
 from cds_service.facts.patient import AgeRange, PatientFacts
 from cds_service.rules.dosing.protocol import (
     BAND_LIMIT_KG,
+    MINIMUM_TRIAL_AGE_YEARS,
     MAX_MG_PER_DOSE,
     MG_PER_ML,
     SMALLEST_MEASURABLE_MG,
@@ -85,7 +86,7 @@ def calculate_protocol_dose(
     per_dose = min(rules.rounding.apply(exact_per_dose), MAX_MG_PER_DOSE)
     per_day = per_dose * band.doses_per_day
     volume = round_down(per_dose / MG_PER_ML, 2)
-    reasoning = (
+    reasoning: tuple[str, ...] = (
         f"Weight {_n(weight.value)} kg ({weight.as_received}, {weight.when:%Y-%m-%d %H:%M} UTC"
         f"{', preliminary' if weight.preliminary else ''}); age {age or 'unknown'}"
         f"{' (adult)' if adult else ''}.",
@@ -97,6 +98,9 @@ def calculate_protocol_dose(
         f"{band.interval_hours} h; {rules.rounding.description}: {_n(per_dose)} mg "
         f"({_n(volume)} mL of 100 mg/0.67 mL), {_n(per_day)} mg/day.",
     )
+    if age is not None and age.high < MINIMUM_TRIAL_AGE_YEARS:
+        # NCT02780583 enrolled patients aged 1 year and older (clinical.md §1.1): say so, do not hide the dose.
+        reasoning += ("Under 1 year of age: outside the trial's population (1 year and older); specialist review.",)
     return ProtocolDose(
         band=band,
         weight=weight,

@@ -72,6 +72,9 @@ assert all(band.max_mg_per_dose == MAX_MG_PER_DOSE for band in BANDS)
 # a smaller per-dose amount cannot be measured with it and is flagged.
 SMALLEST_MEASURABLE_MG = Decimal(20)
 
+# NCT02780583 eligibility: 1 year and older, no upper limit (clinical.md §1.1).
+MINIMUM_TRIAL_AGE_YEARS = 1
+
 # Kineret 100 mg/0.67 mL (clinical.md §3.4).
 PRODUCT_LABEL = "Kineret (anakinra) 100 mg/0.67 mL prefilled syringe"
 MG_PER_ML = Decimal(100) / Decimal("0.67")
