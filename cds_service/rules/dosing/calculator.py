@@ -13,9 +13,9 @@ from cds_service.facts.observations import Measurement
 from cds_service.facts.patient import AgeRange, PatientFacts
 from cds_service.rules.dosing.protocol import (
     BAND_LIMIT_KG,
-    MINIMUM_TRIAL_AGE_YEARS,
     MAX_MG_PER_DOSE,
     MG_PER_ML,
+    MINIMUM_TRIAL_AGE_YEARS,
     SMALLEST_MEASURABLE_MG,
     DoseBand,
     band_for,
