@@ -346,3 +346,17 @@ def test_implausible_weight_is_named_on_the_card(client: TestClient) -> None:
     )
     assert "no usable body weight" in card["detail"]
     assert "Observation/w-typo: 820 kg is outside the plausible range" in card["detail"]
+
+
+def test_medication_reference_by_urn_uuid_full_url(client: TestClient) -> None:
+    medication = {"resourceType": "Medication", "code": {"text": "Kineret 100 mg/0.67 mL"}}
+    order = anakinra_order(150, every_hours=6, medication={"medicationReference": {"reference": "urn:uuid:5b1f"}})
+    body = order_request(
+        "order-sign",
+        [order],
+        prefetch=dose_prefetch(patient_resource=ADULT, weights=[weight(82)], labs=normal_safety_labs()),
+    )
+    body["context"]["draftOrders"]["entry"].append({"fullUrl": "urn:uuid:5b1f", "resource": medication})
+    with respx.mock(assert_all_mocked=True, assert_all_called=False):  # nothing may be fetched
+        response = client.post(URL, json=body)
+    assert dose_card(response.json()["cards"])["indicator"] == "critical"

@@ -23,8 +23,12 @@ def medication_key(reference: str) -> str | None:
     return None
 
 
-def medications_by_key(resources: Iterable[Resource]) -> dict[str, Medication]:
-    return {f"Medication/{r.id}": r for r in resources if isinstance(r, Medication) and r.id}
+def medications_by_key(
+    resources: Iterable[Resource], full_urls: Iterable[tuple[str, Resource]] = ()
+) -> dict[str, Medication]:
+    found = {f"Medication/{r.id}": r for r in resources if isinstance(r, Medication) and r.id}
+    found.update({url: r for url, r in full_urls if isinstance(r, Medication)})
+    return found
 
 
 def contained_medications(order: MedicationRequest) -> dict[str, Medication]:
@@ -75,7 +79,8 @@ def resolve_order(order: MedicationRequest, bundle_medications: Mapping[str, Med
         return ResolvedOrder(order, None, None, display)
     key = medication_key(reference.reference)
     local = {**bundle_medications, **contained_medications(order)}
-    medication = local.get(key) if key else None
+    # By type/id, or by the Bundle entry's fullUrl (e.g. "urn:uuid:..." references between draft orders).
+    medication = (local.get(key) if key else None) or local.get(reference.reference)
     if medication is not None:
         return ResolvedOrder(order, medication.code, None, reference.display)
     return ResolvedOrder(order, None, reference.reference, reference.display)

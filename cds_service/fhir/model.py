@@ -201,6 +201,7 @@ class DecodedPayload(msgspec.Struct, frozen=True):
     problems: tuple[str, ...]
     next_url: str | None = None
     whole_is_outcome: bool = False
+    full_urls: tuple[tuple[str, Resource], ...] = ()  # Bundle entries' fullUrl (e.g. urn:uuid references)
 
 
 def decode_payload(raw: bytes) -> DecodedPayload:
@@ -224,16 +225,25 @@ def decode_payload(raw: bytes) -> DecodedPayload:
 def _split_bundle(bundle: Bundle) -> DecodedPayload:
     resources: list[Resource] = []
     outcomes: list[OperationOutcome] = []
+    full_urls: list[tuple[str, Resource]] = []
     for entry in bundle.entry:
         resource = entry.resource
         if resource is None:
             continue
+        if entry.fullUrl:
+            full_urls.append((entry.fullUrl, resource))
         # Epic and others put OperationOutcome entries with search.mode "outcome" into searchsets.
         if isinstance(resource, OperationOutcome):
             outcomes.append(resource)
         else:
             resources.append(resource)
-    return DecodedPayload(resources=tuple(resources), outcomes=tuple(outcomes), problems=(), next_url=bundle.next_url())
+    return DecodedPayload(
+        resources=tuple(resources),
+        outcomes=tuple(outcomes),
+        problems=(),
+        next_url=bundle.next_url(),
+        full_urls=tuple(full_urls),
+    )
 
 
 def _decode_entry_by_entry(raw: bytes, first_error: msgspec.DecodeError) -> DecodedPayload:
@@ -252,6 +262,7 @@ def _decode_entry_by_entry(raw: bytes, first_error: msgspec.DecodeError) -> Deco
     resources: list[Resource] = []
     outcomes: list[OperationOutcome] = []
     problems: list[str] = []
+    full_urls: list[tuple[str, Resource]] = []
     for index, entry in enumerate(loose.entry):
         if not entry.resource:
             continue
@@ -264,13 +275,19 @@ def _decode_entry_by_entry(raw: bytes, first_error: msgspec.DecodeError) -> Deco
         except msgspec.DecodeError as error:
             problems.append(f"entry {index}: {error}")
             continue
+        if entry.fullUrl:
+            full_urls.append((entry.fullUrl, resource))
         if isinstance(resource, OperationOutcome):
             outcomes.append(resource)
         else:
             resources.append(resource)
     next_url = next((link.url for link in loose.link if link.relation == "next" and link.url), None)
     return DecodedPayload(
-        resources=tuple(resources), outcomes=tuple(outcomes), problems=tuple(problems), next_url=next_url
+        resources=tuple(resources),
+        outcomes=tuple(outcomes),
+        problems=tuple(problems),
+        next_url=next_url,
+        full_urls=tuple(full_urls),
     )
 
 

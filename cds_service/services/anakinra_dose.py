@@ -47,7 +47,7 @@ async def draft_anakinra(call: HookCall) -> DraftAnakinra:
         return cached
     payload = call.context_payload("draftOrders")
     resources = payload.resources if payload is not None else ()
-    medications = medications_by_key(resources)
+    medications = medications_by_key(resources, payload.full_urls if payload is not None else ())
     anakinra: list[ResolvedOrder] = []
     for order in (r for r in resources if isinstance(r, MedicationRequest)):
         resolved = resolve_order(order, medications)
