@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import date, timedelta
 from typing import Any
@@ -10,8 +11,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from cds_service import cli
 from cds_service.cli import main
-from cds_service.sandbox.fixtures import FIXTURE_EPOCH
+from cds_service.sandbox.fixtures import FIXTURE_EPOCH, ExpectedCard, load_cases
 from tests.conftest import FIXED_NOW
 from tests.jwt_helpers import auth_settings, es384
 from tests.servers import running_server
@@ -107,6 +109,15 @@ def test_cli_fire_reports_match_and_mismatch(tmp_path: Any) -> None:
     assert "no cards" in out.getvalue()
     with pytest.raises(SystemExit, match="unknown case"):
         main(["fire", "--case", "no-such-case"], io.StringIO())
+
+
+def test_cli_fire_exits_1_when_the_cards_do_not_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = next(case for case in load_cases() if case.name == "pv-normal-labs")
+    wrong = dataclasses.replace(real, expected=(ExpectedCard("mas-likely", "critical"),))
+    monkeypatch.setattr(cli, "load_cases", lambda: [wrong])
+    out = io.StringIO()
+    assert main(["fire", "--case", "pv-normal-labs"], out) == 1
+    assert "MISMATCH: expected [('mas-likely', 'critical')], got no cards" in out.getvalue()
 
 
 def test_cli_fire_at_a_real_server_with_fallback_to_the_real_fhir_server(tmp_path: Any) -> None:
