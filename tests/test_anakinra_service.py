@@ -188,10 +188,13 @@ def test_order_select_checks_only_the_selected_order(client: TestClient) -> None
         selections=["MedicationRequest/mr-other"],
         prefetch=dose_prefetch(patient_resource=ADULT, weights=[weight(82)], labs=normal_safety_labs()),
     )
-    # The selection names a non-anakinra order, and the anakinra draft is another order: all drafts are checked
-    # only when the selections match no anakinra order, so the anakinra draft is still checked here.
-    assert client.post(URL, json=body).json()["cards"]
+    # The clinician selected another drug: the unsigned anakinra draft gets no card now (it will at signing).
+    assert client.post(URL, json=body).json()["cards"] == []
     body["context"]["selections"] = ["MedicationRequest/mr-anakinra"]
+    assert dose_card(client.post(URL, json=body).json()["cards"])["indicator"] == "warning"
+    body["context"]["selections"] = ["MedicationRequest/not-in-the-drafts"]  # inconsistent: check every draft
+    assert dose_card(client.post(URL, json=body).json()["cards"])["indicator"] == "warning"
+    body["context"]["selections"] = []
     assert dose_card(client.post(URL, json=body).json()["cards"])["indicator"] == "warning"
 
 

@@ -58,8 +58,12 @@ async def draft_anakinra(call: HookCall) -> DraftAnakinra:
     to_check = anakinra
     if call.hook == "order-select":
         selected = _selected_ids(call)
-        # Selections that name none of them: check every draft rather than nothing.
-        to_check = [r for r in anakinra if r.order.id in selected] or anakinra
+        drafted_ids = {r.id for r in resources if isinstance(r, MedicationRequest)}
+        # order-select is about the selected orders: another unsigned anakinra order gets no card while
+        # the clinician selects, say, paracetamol. Only when the selections name no draft at all (an empty
+        # or inconsistent list) is every anakinra draft checked, rather than none.
+        if selected & drafted_ids:
+            to_check = [r for r in anakinra if r.order.id in selected]
     result = DraftAnakinra(to_check, anakinra)
     call.memo["draft_anakinra"] = result
     return result
