@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import takewhile
@@ -57,10 +57,9 @@ class SkippedResult(msgspec.Struct, frozen=True):
 class Measurements:
     by_analyte: Mapping[A, tuple[Measurement, ...]]  # newest first
     skipped: tuple[SkippedResult, ...] = ()
-    _empty: tuple[Measurement, ...] = field(default=(), repr=False)
 
     def all(self, analyte: A) -> tuple[Measurement, ...]:
-        return self.by_analyte.get(analyte, self._empty)
+        return self.by_analyte.get(analyte, ())
 
     def within(self, analyte: A, *, now: datetime, window: timedelta) -> tuple[Measurement, ...]:
         oldest = now - window

@@ -60,12 +60,10 @@ class ServiceData:
     """The data of one call, by prefetch key. Reading an undeclared key raises."""
 
     items: Mapping[str, KeyData]
-    read_keys: set[str] = field(default_factory=set, compare=False)
 
     def __getitem__(self, key: str) -> KeyData:
         if key not in self.items:
             raise UndeclaredPrefetchKeyError(key)
-        self.read_keys.add(key)
         return self.items[key]
 
 

@@ -39,10 +39,6 @@ class AuditRecord:
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def write_audit(engine: Engine, record: AuditRecord) -> None:
-    write_audit_batch(engine, [record])
-
-
 def write_audit_batch(engine: Engine, records: list[AuditRecord]) -> None:
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -65,7 +65,6 @@ class Inputs:
     lab_window: timedelta
     temperature_window: timedelta
     age_days: int | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
     def lab(self, analyte: A) -> Measurement | None:
         return self.measurements.latest(analyte, now=self.now, window=self.lab_window)
