@@ -125,3 +125,12 @@ def test_health_and_readiness(core_client: TestClient) -> None:
     while core_client.get("/readyz").status_code == 503 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert core_client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_draft_orders_must_be_a_bundle_object(core_client: TestClient) -> None:
+    body = hook_request("order-select")
+    for bad in ([], "Bundle", 3):
+        body["context"]["draftOrders"] = bad
+        response = core_client.post("/cds-services/prefetch-probe", json=body)
+        assert response.status_code == 400
+        assert "draftOrders must be a FHIR Bundle" in _issue_text(response.content)
