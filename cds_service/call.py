@@ -26,6 +26,16 @@ class HookCall:
     # Per-call memo, so work done by a service's guard is not repeated by its handler.
     memo: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    @property
+    def patient_id(self) -> str:
+        """`context.patientId`: the patient of the call, and the only one any card may be about.
+
+        Every hook this service serves requires it; the transport refuses a call without it (400)."""
+        value = self.context_str("patientId")
+        if value is None:
+            raise ValueError("context.patientId is missing")
+        return value
+
     def context_str(self, name: str) -> str | None:
         raw = self.context.get(name)
         if raw is None:

@@ -241,6 +241,25 @@ def safety_cards(
     return cards
 
 
+def other_patient_draft_card(count: int, hook_instance: str) -> Card:
+    """A drafted anakinra order whose subject is not this chart's patient: not checked, and said so
+    (silence would read as "dose checked, nothing found"). The other patient is never named."""
+    orders = "an anakinra draft order" if count == 1 else f"{count} anakinra draft orders"
+    return Card(
+        uuid=stable_uuid(hook_instance, "anakinra-other-patient"),
+        summary=fit_summary(
+            f"Dose not checked: {orders} {'names' if count == 1 else 'name'} a different patient than this chart"
+        ),
+        detail=(
+            f"The EHR sent {orders} whose subject is not the patient of this chart. Such an order is never "
+            "checked against this patient's weight and labs. Please make sure the order is placed in the right "
+            "patient's chart; the dose check runs once the order names this patient."
+        ),
+        indicator="warning",
+        source=source("anakinra-other-patient", "Anakinra order for a different patient"),
+    )
+
+
 def _safety_card(topic: str, display: str, summary: str, detail: str, hook_instance: str) -> Card:
     return Card(
         uuid=stable_uuid(hook_instance, topic),

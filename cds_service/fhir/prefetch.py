@@ -20,6 +20,7 @@ from enum import Enum
 import msgspec
 
 from cds_service.fhir.client import FhirAccessError, FhirServer
+from cds_service.fhir.identity import names_other_patient
 from cds_service.fhir.model import DecodedPayload, OperationOutcome, Resource, decode_payload
 from cds_service.fhir.templates import render_template
 
@@ -45,6 +46,7 @@ class KeyData:
     resources: tuple[Resource, ...] = ()
     notes: tuple[str, ...] = ()
     complete: bool = True
+    other_patient: int = 0  # resources about another patient that were dropped (never used)
 
     @property
     def available(self) -> bool:
@@ -66,11 +68,16 @@ class ServiceData:
             raise UndeclaredPrefetchKeyError(key)
         return self.items[key]
 
+    def other_patient_keys(self) -> dict[str, int]:
+        """Keys that held resources about another patient, with how many were dropped (for the audit)."""
+        return {key: data.other_patient for key, data in self.items.items() if data.other_patient}
+
 
 class RequiredDataUnavailableError(Exception):
-    def __init__(self, messages: Sequence[str]) -> None:
+    def __init__(self, messages: Sequence[str], other_patient: Mapping[str, int] | None = None) -> None:
         super().__init__("; ".join(messages))
         self.messages = tuple(messages)
+        self.other_patient = dict(other_patient or {})
 
 
 @dataclass
@@ -80,6 +87,7 @@ class _Pending:
     resources: list[Resource] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     provided: bool = False
+    other_patient: int = 0
 
 
 async def resolve_prefetch(
@@ -94,6 +102,7 @@ async def resolve_prefetch(
 ) -> ServiceData:
     items: dict[str, KeyData] = {}
     pending: list[_Pending] = []
+    patient_id = context.get("patientId")
     for spec in specs:
         raw = prefetch.get(spec.key) if prefetch is not None else None
         if raw is None:
@@ -110,15 +119,28 @@ async def resolve_prefetch(
             job = _Pending(spec, _first_url(spec, context, server), notes=[f"prefetch: {n}" for n in notes])
             pending.append(job)
             continue
+        resources, other = _about_patient(payload.resources, patient_id)
+        if other:
+            notes.append(f"{other} prefetched resource(s) about another patient were not used")
+            if not resources:
+                # Everything sent under this key is about someone else: the key is missing, not empty.
+                job = _Pending(spec, _first_url(spec, context, server), notes=notes, other_patient=other)
+                pending.append(job)
+                continue
         if payload.next_url is None:
-            items[spec.key] = KeyData(spec.key, KeyStatus.PROVIDED, payload.resources, tuple(notes))
+            items[spec.key] = KeyData(spec.key, KeyStatus.PROVIDED, resources, tuple(notes), other_patient=other)
             continue
-        job = _Pending(spec, payload.next_url, list(payload.resources), notes, provided=True)
+        job = _Pending(spec, payload.next_url, list(resources), notes, provided=True, other_patient=other)
         pending.append(job)
 
     if pending:
         results = await _run_all(
-            pending, server, deadline_seconds=deadline_seconds, max_pages=max_pages, no_server_reason=no_server_reason
+            pending,
+            server,
+            patient_id,
+            deadline_seconds=deadline_seconds,
+            max_pages=max_pages,
+            no_server_reason=no_server_reason,
         )
         items.update(results)
 
@@ -127,9 +149,10 @@ async def resolve_prefetch(
         for key, data in items.items()
         if data.status is KeyStatus.UNAVAILABLE and _spec(specs, key).required
     ]
+    data = ServiceData(items)
     if missing:
-        raise RequiredDataUnavailableError(missing)
-    return ServiceData(items)
+        raise RequiredDataUnavailableError(missing, data.other_patient_keys())
+    return data
 
 
 def _spec(specs: Sequence[PrefetchSpec], key: str) -> PrefetchSpec:
@@ -160,6 +183,7 @@ def _outcome_text(outcome: OperationOutcome) -> str:
 async def _run_all(
     pending: list[_Pending],
     server: FhirServer | None,
+    patient_id: str | None,
     *,
     deadline_seconds: float,
     max_pages: int,
@@ -168,7 +192,7 @@ async def _run_all(
     deadline = time.monotonic() + deadline_seconds
     tasks = {
         asyncio.ensure_future(
-            _fetch(job, server, deadline=deadline, max_pages=max_pages, no_server_reason=no_server_reason)
+            _fetch(job, server, patient_id, deadline=deadline, max_pages=max_pages, no_server_reason=no_server_reason)
         ): job
         for job in pending
     }
@@ -188,9 +212,14 @@ async def _run_all(
 
 
 async def _fetch(
-    job: _Pending, server: FhirServer | None, *, deadline: float, max_pages: int, no_server_reason: str
+    job: _Pending,
+    server: FhirServer | None,
+    patient_id: str | None,
+    *,
+    deadline: float,
+    max_pages: int,
+    no_server_reason: str,
 ) -> KeyData:
-    key = job.spec.key
     if server is None or job.url is None:
         reason = no_server_reason if server is None else "a prefetch token has no value"
         return _partial_or_unavailable(job, reason)
@@ -199,7 +228,7 @@ async def _fetch(
     while url is not None:
         if pages >= max_pages:
             job.notes.append(f"stopped after {max_pages} pages; later results not read")
-            return KeyData(key, _status(job), tuple(job.resources), tuple(job.notes), complete=False)
+            return _keydata(job, complete=False)
         try:
             body = await server.get(url, timeout=max(0.001, deadline - time.monotonic()))
         except FhirAccessError as error:
@@ -207,20 +236,44 @@ async def _fetch(
         payload = decode_payload(body)
         if payload.whole_is_outcome:
             return _partial_or_unavailable(job, "; ".join(_notes(payload)) or "OperationOutcome")
-        job.resources.extend(payload.resources)
+        resources, other = _about_patient(payload.resources, patient_id)
+        if other:
+            job.other_patient += other
+            job.notes.append(f"{other} resource(s) from the FHIR server about another patient were not used")
+        job.resources.extend(resources)
         job.notes.extend(_notes(payload))
         url = payload.next_url
         pages += 1
-    return KeyData(key, _status(job), tuple(job.resources), tuple(job.notes))
+    return _keydata(job)
 
 
-def _status(job: _Pending) -> KeyStatus:
-    return KeyStatus.PROVIDED if job.provided else KeyStatus.FETCHED
+def _about_patient(resources: tuple[Resource, ...], patient_id: str | None) -> tuple[tuple[Resource, ...], int]:
+    """The resources about the call's patient, and how many named another patient (dropped)."""
+    if patient_id is None:
+        return resources, 0
+    kept = tuple(resource for resource in resources if not names_other_patient(resource, patient_id))
+    return kept, len(resources) - len(kept)
+
+
+def _keydata(job: _Pending, *, complete: bool = True) -> KeyData:
+    if job.other_patient and not job.resources:
+        return _partial_or_unavailable(job, "only data about another patient was found")
+    status = KeyStatus.PROVIDED if job.provided else KeyStatus.FETCHED
+    return KeyData(
+        job.spec.key, status, tuple(job.resources), tuple(job.notes), complete, other_patient=job.other_patient
+    )
 
 
 def _partial_or_unavailable(job: _Pending, reason: str) -> KeyData:
     notes = (*job.notes, reason)
     if job.provided:
         # The first page came with the request; later pages could not be read.
-        return KeyData(job.spec.key, KeyStatus.PROVIDED, tuple(job.resources), notes, complete=False)
-    return KeyData(job.spec.key, KeyStatus.UNAVAILABLE, (), notes)
+        return KeyData(
+            job.spec.key,
+            KeyStatus.PROVIDED,
+            tuple(job.resources),
+            notes,
+            complete=False,
+            other_patient=job.other_patient,
+        )
+    return KeyData(job.spec.key, KeyStatus.UNAVAILABLE, (), notes, other_patient=job.other_patient)

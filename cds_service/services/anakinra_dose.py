@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from cds_service.call import HookCall
-from cds_service.cards.dose_cards import order_check_card, safety_cards, worst_first
+from cds_service.cards.dose_cards import order_check_card, other_patient_draft_card, safety_cards, worst_first
 from cds_service.facts.analytes import A
 from cds_service.facts.medications import read_drafted_dose
 from cds_service.facts.observations import extract_measurements
@@ -21,6 +21,7 @@ from cds_service.facts.orders import (
     with_fetched_medication,
 )
 from cds_service.facts.patient import extract_patient
+from cds_service.fhir.identity import names_other_patient
 from cds_service.fhir.model import Medication, MedicationRequest
 from cds_service.fhir.prefetch import ServiceData
 from cds_service.registry import HandlerResult
@@ -38,6 +39,7 @@ RULE_VERSIONS = {"anakinra-protocol": PROTOCOL_VERSION, "anakinra-dose-service":
 class DraftAnakinra:
     to_check: list[ResolvedOrder]  # order-select: the selected ones; order-sign: all
     all_drafts: list[ResolvedOrder]
+    other_patient: int = 0  # anakinra drafts whose subject is not context.patientId: never checked
 
 
 async def draft_anakinra(call: HookCall) -> DraftAnakinra:
@@ -49,12 +51,17 @@ async def draft_anakinra(call: HookCall) -> DraftAnakinra:
     resources = payload.resources if payload is not None else ()
     medications = medications_by_key(resources, payload.full_urls if payload is not None else ())
     anakinra: list[ResolvedOrder] = []
+    other_patient = 0
     for order in (r for r in resources if isinstance(r, MedicationRequest)):
         resolved = resolve_order(order, medications)
         if resolved.unresolved_reference is not None:
             resolved = await _fetch_medication(call, resolved)
-        if resolved.anakinra().matched:
-            anakinra.append(resolved)
+        if not resolved.anakinra().matched:
+            continue
+        if names_other_patient(order, call.patient_id):
+            other_patient += 1  # an order for someone else is never checked, nor shown in this chart
+            continue
+        anakinra.append(resolved)
     to_check = anakinra
     if call.hook == "order-select":
         selected = _selected_ids(call)
@@ -64,25 +71,27 @@ async def draft_anakinra(call: HookCall) -> DraftAnakinra:
         # or inconsistent list) is every anakinra draft checked, rather than none.
         if selected & drafted_ids:
             to_check = [r for r in anakinra if r.order.id in selected]
-    result = DraftAnakinra(to_check, anakinra)
+    result = DraftAnakinra(to_check, anakinra, other_patient)
     call.memo["draft_anakinra"] = result
     return result
 
 
 async def is_anakinra_call(call: HookCall) -> bool:
     """Trigger guard: non-anakinra orders get no cards and cost no FHIR queries."""
-    return bool((await draft_anakinra(call)).to_check)
+    drafts = await draft_anakinra(call)
+    return bool(drafts.to_check or drafts.other_patient)
 
 
 async def handle(call: HookCall, data: ServiceData) -> HandlerResult:
     drafts = await draft_anakinra(call)
     orders = drafts.to_check
+    unchecked = [other_patient_draft_card(drafts.other_patient, call.hook_instance)] if drafts.other_patient else []
     if not orders:
-        return HandlerResult([], RULE_VERSIONS)
+        return HandlerResult(unchecked, RULE_VERSIONS)
     settings = call.settings
     now = call.now
+    patient_id = call.patient_id  # the context's patient: the transport dropped every other patient's data
     patient = extract_patient(data["patient"].resources)
-    patient_id = patient.patient_id if patient else call.context_str("patientId")
     observations = (*data["weights"].resources, *data["heights"].resources, *data["safety_labs"].resources)
     measurements = extract_measurements(observations, patient_id=patient_id, now=now)
     weight = measurements.latest_any_time(A.WEIGHT)
@@ -130,7 +139,7 @@ async def handle(call: HookCall, data: ServiceData) -> HandlerResult:
         other_draft_anakinra=draft_labels if len(draft_labels) > 1 else (),
     )
     cards += safety_cards(renal=renal, anc=anc, tnf=tnf, duplicate=duplicate, hook_instance=call.hook_instance)
-    return HandlerResult(worst_first(cards), RULE_VERSIONS)
+    return HandlerResult(worst_first([*unchecked, *cards]), RULE_VERSIONS)
 
 
 def _selected_ids(call: HookCall) -> set[str]:

@@ -29,8 +29,8 @@ OPTIONAL_KEYS = {
 async def handle(call: HookCall, data: ServiceData) -> HandlerResult:
     settings = call.settings
     now = call.now
+    patient_id = call.patient_id  # the context's patient: the transport dropped every other patient's data
     patient = extract_patient(data["patient"].resources)
-    patient_id = (patient.patient_id if patient else None) or call.context_str("patientId") or "unknown"
     measurements = extract_measurements(
         (*data["labs"].resources, *data["vitals"].resources), patient_id=patient_id, now=now
     )

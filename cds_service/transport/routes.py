@@ -48,6 +48,7 @@ class _CallTrace:
     hook_instance: str | None = None
     cards: list[Card] = field(default_factory=list)
     rule_versions: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # audit-only remarks (no patient data)
 
 
 def build_router(
@@ -117,7 +118,9 @@ def build_router(
                 no_server_reason=refusal,
             )
         except RequiredDataUnavailableError as error:
+            trace.notes += _other_patient_notes(error.other_patient)
             raise HttpProblem(412, error.messages, code="incomplete") from error
+        trace.notes += _other_patient_notes(data.other_patient_keys())
         result = await service.handler(call, data)
         trace.cards = list(result.cards)
         trace.rule_versions = dict(result.rule_versions)
@@ -133,7 +136,7 @@ def build_router(
             issuer=caller.issuer if caller else None,
             tenant=caller.tenant if caller else None,
             status=status,
-            outcome=outcome,
+            outcome="; ".join((outcome, *trace.notes)),
             latency_ms=round(latency * 1000, 3),
             rule_versions=trace.rule_versions,
             cards=tuple(AuditCard(c.uuid, c.indicator, c.summary) for c in trace.cards),
@@ -191,6 +194,14 @@ def build_router(
         return Response(content=metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     return router
+
+
+def _other_patient_notes(counts: dict[str, int]) -> list[str]:
+    """The audit says that data about another patient arrived (how many, under which keys), never whose."""
+    if not counts:
+        return []
+    keys = ", ".join(f"{key}: {count}" for key, count in sorted(counts.items()))
+    return [f"identity mismatch: resources about a patient other than context.patientId dropped ({keys})"]
 
 
 async def _authenticate(authenticator: Authenticator, request: Request, path: str, metrics: Metrics) -> Caller:

@@ -1,0 +1,28 @@
+"""Which resources are about the patient of the call. `context.patientId` is the truth (CDS Hooks 2.0
+§Hook context): a resource that names another patient is never used, whatever key it arrived under.
+
+A resource with no patient reference at all is kept: it came from a search by this patient, and an
+absent `subject` is not evidence of another patient. A Patient resource must carry this patient's id.
+"""
+
+from __future__ import annotations
+
+from cds_service.fhir.model import Condition, MedicationRequest, Observation, Patient, Reference, Resource
+
+
+def names_other_patient(resource: Resource, patient_id: str) -> bool:
+    if isinstance(resource, Patient):
+        return resource.id != patient_id
+    if isinstance(resource, Observation | Condition | MedicationRequest):
+        return not reference_is_patient(resource.subject, patient_id)
+    return False  # Medication, OperationOutcome: about no patient
+
+
+def reference_is_patient(reference: Reference | None, patient_id: str) -> bool:
+    """True when the reference is absent or points at Patient/<patient_id> (relative, absolute, versioned)."""
+    if reference is None or not reference.reference:
+        return True
+    parts = reference.reference.rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    return parts[-2:] == ["Patient", patient_id]
