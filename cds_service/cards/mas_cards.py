@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from cds_service.cards.common import OVERRIDE_REASONS, TRIAL_LINK, fit_summary, markdown_cell, source, stable_uuid
 from cds_service.cards.fhir_out import ResourceBuildError, new_protocol_order, workup_service_request
+from cds_service.evaluation.mas import AnakinraPlan, MasEvaluation
 from cds_service.facts.analytes import CATALOGUE, A
 from cds_service.facts.observations import Measurement
 from cds_service.rules.dosing.calculator import DoseNotCalculated, ProtocolDose, format_amount
@@ -37,28 +37,17 @@ CRITERIA_LINKS = (
 )
 
 
-@dataclass(frozen=True)
-class AnakinraPlan:
-    """What the card may suggest about anakinra, decided by the service from the record."""
-
-    dose: ProtocolDose | DoseNotCalculated
-    already_on_anakinra: str | None  # e.g. "MedicationRequest/x"
-    malignancy: str | None  # evidence text when an active malignancy is coded
-    medication_list_available: bool
-
-
 def mas_card(
-    assessment: MasAssessment,
-    inputs: Inputs,
+    evaluation: MasEvaluation,
     *,
-    plan: AnakinraPlan,
-    patient_id: str,
     encounter_id: str | None,
     hook_instance: str,
     data_notes: Sequence[str],
 ) -> Card | None:
+    assessment, inputs, patient_id = evaluation.assessment, evaluation.inputs, evaluation.patient_id
     if not assessment.suggestive:
         return None
+    plan = evaluation.plan
     topic = "mas-likely" if assessment.likely else "mas-incomplete"
     suggestions: list[Suggestion] = []
     notes: list[str] = []
@@ -71,7 +60,7 @@ def mas_card(
     suggestions += _workup_suggestions(assessment, patient_id, encounter_id, hook_instance)
     return Card(
         uuid=stable_uuid(hook_instance, topic),
-        summary=fit_summary(_summary(assessment, inputs)),
+        summary=mas_summary(evaluation),
         detail=_detail(assessment, inputs, plan, notes, data_notes),
         indicator="critical" if assessment.likely else "warning",
         source=source(
@@ -90,6 +79,11 @@ def human(measurement: Measurement) -> str:
     number = f"{int(value):,}" if value >= 1000 and value == value.to_integral_value() else format_amount(value)
     unit = CATALOGUE[measurement.analyte].display_unit
     return f"{number} {unit}".strip()
+
+
+def mas_summary(evaluation: MasEvaluation) -> str:
+    """The card's one-line summary (also the worklist's summary column)."""
+    return fit_summary(_summary(evaluation.assessment, evaluation.inputs))
 
 
 def _summary(assessment: MasAssessment, inputs: Inputs) -> str:

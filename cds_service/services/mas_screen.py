@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from cds_service.call import HookCall
-from cds_service.cards.mas_cards import AnakinraPlan, mas_card
-from cds_service.facts.analytes import A
-from cds_service.facts.conditions import Underlying, extract_clinical_context
-from cds_service.facts.observations import extract_measurements
-from cds_service.facts.orders import extract_active_orders
-from cds_service.facts.patient import extract_patient
+from cds_service.cards.mas_cards import mas_card
+from cds_service.evaluation.mas import PatientRecord, evaluate_mas, load_rules
 from cds_service.fhir.prefetch import ServiceData
 from cds_service.registry import HandlerResult
-from cds_service.rules.dosing.calculator import calculate_protocol_dose
 from cds_service.rules.dosing.protocol import PROTOCOL_VERSION
-from cds_service.rules.mas.common import Inputs
-from cds_service.rules.mas.screen import assess_mas
-from cds_service.services.settings_view import dosing_rules
 
 OPTIONAL_KEYS = {
     "vitals": "temperature and weight",
@@ -27,49 +17,22 @@ OPTIONAL_KEYS = {
 
 
 async def handle(call: HookCall, data: ServiceData) -> HandlerResult:
-    settings = call.settings
-    now = call.now
-    patient_id = call.patient_id  # the context's patient: the transport dropped every other patient's data
-    patient = extract_patient(data["patient"].resources)
-    measurements = extract_measurements(
-        (*data["labs"].resources, *data["vitals"].resources), patient_id=patient_id, now=now
-    )
     medications = data["medications"]
-    context = extract_clinical_context(
-        data["conditions"].resources, medications.resources if medications.available else None, now=now
+    record = PatientRecord(
+        patient_id=call.patient_id,  # the context's patient: the transport dropped every other patient's data
+        patient=data["patient"].resources,
+        observations=(*data["labs"].resources, *data["vitals"].resources),
+        conditions=data["conditions"].resources,
+        medications=medications.resources if medications.available else None,
     )
-    birth = patient.birth if patient else None
-    inputs = Inputs(
-        measurements=measurements,
-        context=context,
-        now=now,
-        lab_window=timedelta(hours=settings.lab_lookback_hours),
-        temperature_window=timedelta(hours=settings.temperature_lookback_hours),
-        age_days=(now.date() - birth[0]).days if birth else None,
-    )
-    assessment = assess_mas(inputs)
+    evaluation = evaluate_mas(record, now=call.now, rules=load_rules(call.settings))
+    assessment = evaluation.assessment
     versions = {s.key: s.version for s in assessment.sets} | {
         assessment.trends.key: assessment.trends.version,
         "anakinra-protocol": PROTOCOL_VERSION,
     }
-    if not assessment.suggestive:
-        return HandlerResult([], versions)
-    active = extract_active_orders(medications.resources) if medications.available else ()
-    on_anakinra = next((order.order_id for order in active if order.anakinra.matched), None)
-    malignancy = context.underlying.get(Underlying.MALIGNANCY)
-    plan = AnakinraPlan(
-        dose=calculate_protocol_dose(
-            weight=measurements.latest_any_time(A.WEIGHT), patient=patient, now=now, rules=dosing_rules(settings)
-        ),
-        already_on_anakinra=on_anakinra,
-        malignancy=f"{malignancy.text}, {malignancy.resource}" if malignancy else None,
-        medication_list_available=medications.available,
-    )
     card = mas_card(
-        assessment,
-        inputs,
-        plan=plan,
-        patient_id=patient_id,
+        evaluation,
         encounter_id=call.context_str("encounterId"),
         hook_instance=call.hook_instance,
         data_notes=_data_notes(data),
