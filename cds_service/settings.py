@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +78,10 @@ class Settings(BaseSettings):
         le=100,
         description="A drafted daily dose this much below the protocol dose draws a warning.",
     )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone in which cards and the app show times (e.g. America/Chicago).",
+    )
     host: str = Field(
         default="127.0.0.1",
         description="Address the server binds to (`make run` and `cds-service serve` pass it); sandbox mode "
@@ -120,6 +125,19 @@ class Settings(BaseSettings):
     gc_freeze: bool = Field(
         default=True, description="gc.freeze() after start-up, removing full-GC pauses from p99 latency."
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown IANA time zone {value!r}") from error
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 def load_settings() -> Settings:
