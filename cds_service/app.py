@@ -24,6 +24,7 @@ from cds_service import __version__
 from cds_service.observability.logging import configure_logging
 from cds_service.observability.metrics import Metrics, StatusCounter
 from cds_service.registry import Registry, load_registry
+from cds_service.rulepack.selection import pack_for
 from cds_service.security.mode import check_startup
 from cds_service.security.replay import MemoryReplayStore, ReplayStore
 from cds_service.settings import Settings, load_settings
@@ -53,7 +54,8 @@ def create_app(
     settings = settings or load_settings()
     configure_logging()
     check_startup(settings)  # refuses to start (and says why) on an unsafe configuration
-    registry = load_registry(settings.hooks_dir)  # refuses to start on a bad hooks file
+    pack = pack_for(settings)  # refuses to start on a rule pack that fails any check (or a bad site override)
+    registry = load_registry(settings.hooks_dir, pack)  # refuses to start on a bad hooks file
     engine = create_database(settings.database_url)
     replay = _replay_store(settings)
     metrics = Metrics()

@@ -23,6 +23,7 @@ class HookCall:
     now: datetime
     settings: Settings
     fhir: FhirServer | None = None
+    app_launch_url: str | None = None  # the SMART app's launch URL, for cards that link to it
     # Per-call memo, so work done by a service's guard is not repeated by its handler.
     memo: dict[str, Any] = field(default_factory=dict, compare=False)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,15 @@ from typing import Any
 from cds_service.call import HookCall
 from cds_service.fhir.prefetch import PrefetchSpec, ServiceData
 from cds_service.fhir.templates import is_allowed_token, template_tokens
+from cds_service.rulepack import RulePack, default_pack
 from cds_service.spec.response import Card, DiscoveryService
 
 SPEC_VERSION = "2.0.1"
 KNOWN_HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
+# `{{pack.loinc:ferritin,platelets}}` in a hooks file: the rule pack's LOINC codes of those analytes, expanded at
+# load, so prefetch queries always ask for exactly the codes the rules read (they cannot drift).
+PACK_CODES = re.compile(r"\{\{pack\.loinc:([a-z_,]+)\}\}")
+RULE_PACK_EXTENSION = "mas-cds-rule-pack"
 
 
 @dataclass(frozen=True)
@@ -47,9 +53,11 @@ class ServiceDefinition:
     handler: Handler
     source_file: Path
     guard: Guard | None = None
+    rule_pack: Mapping[str, str] | None = None  # id, version, sha256 of the pack in force (discovery extension)
 
     def discovery_entries(self) -> list[DiscoveryService]:
         prefetch = {spec.key: spec.template for spec in self.prefetch} or None
+        extension = {RULE_PACK_EXTENSION: dict(self.rule_pack)} if self.rule_pack else None
         return [
             DiscoveryService(
                 hook=hook,
@@ -58,6 +66,7 @@ class ServiceDefinition:
                 description=self.description,
                 prefetch=prefetch,
                 version=SPEC_VERSION,
+                extension=extension,
             )
             for hook in self.hooks
         ]
@@ -74,19 +83,20 @@ class Registry:
         return [entry for service in self.services.values() for entry in service.discovery_entries()]
 
 
-def load_registry(hooks_dir: Path) -> Registry:
+def load_registry(hooks_dir: Path, pack: RulePack | None = None) -> Registry:
     if not hooks_dir.is_dir():
         raise ServiceConfigError(f"hooks folder not found: {hooks_dir}")
+    pack = pack or default_pack()
     services: dict[str, ServiceDefinition] = {}
     for path in sorted(hooks_dir.glob("*.json")):
-        service = _load_service(path)
+        service = _load_service(path, pack)
         if service.id in services:
             raise ServiceConfigError(f"{path.name}: service id '{service.id}' is defined twice")
         services[service.id] = service
     return Registry(services)
 
 
-def _load_service(path: Path) -> ServiceDefinition:
+def _load_service(path: Path, pack: RulePack) -> ServiceDefinition:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -104,7 +114,7 @@ def _load_service(path: Path) -> ServiceDefinition:
     if not isinstance(config, dict):
         raise ServiceConfigError(f"{name}: '_config' object missing")
     required = config.get("required", [])
-    prefetch = _prefetch_specs(document.get("prefetch", {}), required, name)
+    prefetch = _prefetch_specs(_expand_pack_codes(document.get("prefetch", {}), pack, name), required, name)
     return ServiceDefinition(
         id=service_id,
         hooks=tuple(hooks),
@@ -114,7 +124,23 @@ def _load_service(path: Path) -> ServiceDefinition:
         handler=_import_handler(config.get("handler"), name),
         source_file=path,
         guard=_import_handler(config["guard"], name) if "guard" in config else None,
+        rule_pack=pack.identity(),
     )
+
+
+def _expand_pack_codes(prefetch: Any, pack: RulePack, name: str) -> Any:
+    if not isinstance(prefetch, dict):
+        return prefetch
+    known = {key.value: key for key in pack.catalogue.analytes}
+
+    def expand(match: re.Match[str]) -> str:
+        names = match.group(1).split(",")
+        unknown = [analyte for analyte in names if analyte not in known]
+        if unknown:
+            raise ServiceConfigError(f"{name}: prefetch names analytes the rule pack does not know: {unknown}")
+        return pack.catalogue.loinc_query(known[analyte] for analyte in names)
+
+    return {key: PACK_CODES.sub(expand, value) if isinstance(value, str) else value for key, value in prefetch.items()}
 
 
 def _prefetch_specs(prefetch: Any, required: Any, name: str) -> tuple[PrefetchSpec, ...]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -45,38 +44,13 @@ class Settings(BaseSettings):
     fhir_max_response_bytes: int = Field(
         default=16 * 1024 * 1024, gt=0, description="Largest FHIR response body accepted."
     )
-    adult_age_years: int = Field(
-        default=18,
-        ge=1,
-        description="Age from which a patient is an adult for the dose band (NCT02780583: 'adults').",
+    rule_pack_dir: Path | None = Field(
+        default=None,
+        description="Folder of the rule pack in force (default: the pack shipped in cds_service/rulepack/pack).",
     )
-    weight_max_age_days_child: int = Field(
-        default=7, ge=1, description="A body weight older than this is stale for a patient under adult age."
-    )
-    weight_max_age_days_adult: int = Field(
-        default=30, ge=1, description="A body weight older than this is stale for an adult."
-    )
-    lab_lookback_hours: int = Field(
-        default=72, ge=1, description="Lab results older than this are not used for criteria."
-    )
-    safety_lab_lookback_days: int = Field(
-        default=7,
-        ge=1,
-        description="Creatinine and ANC older than this are not used for the dose safety checks.",
-    )
-    temperature_lookback_hours: int = Field(default=24, ge=1, description="Window for the maximum body temperature.")
-    dose_rounding: Literal["down-1mg", "down-5mg", "down-10mg"] = Field(
-        default="down-1mg",
-        description="How suggested per-dose amounts are rounded; every policy rounds down, never up.",
-    )
-    height_max_age_days: int = Field(
-        default=90, ge=1, description="A body height older than this is not used (bedside Schwartz)."
-    )
-    underdose_tolerance_percent: int = Field(
-        default=20,
-        ge=0,
-        le=100,
-        description="A drafted daily dose this much below the protocol dose draws a warning.",
+    rule_pack_overrides: Path | None = Field(
+        default=None,
+        description="A site's YAML file of rule-pack parameter overrides, each within the pack's stated bounds.",
     )
     timezone: str = Field(
         default="UTC",

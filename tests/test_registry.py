@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from cds_service.registry import ServiceConfigError, load_registry
+from cds_service.facts.analytes import A
+from cds_service.registry import PACK_CODES, ServiceConfigError, load_registry
+from cds_service.rulepack import default_pack
 from cds_service.settings import PROJECT_ROOT
 
 GOOD: dict[str, Any] = {
@@ -71,11 +73,23 @@ def test_user_tokens_are_allowed(tmp_path: Path) -> None:
 
 
 def test_discovery_equals_the_shipped_hooks_files() -> None:
+    """Discovery is the hooks files, with the rule pack's codes expanded and the pack's identity as an extension."""
+    pack = default_pack()
     registry = load_registry(PROJECT_ROOT / "hooks")
     expected: list[dict[str, Any]] = []
     for path in sorted((PROJECT_ROOT / "hooks").glob("*.json")):
         document = json.loads(path.read_text())
         entry = {k: v for k, v in document.items() if k not in ("_config", "hooks")}
-        expected.extend({**entry, "hook": hook, "version": "2.0.1"} for hook in document["hooks"])
+        entry["prefetch"] = {
+            key: PACK_CODES.sub(
+                lambda m: pack.catalogue.loinc_query(A(name) for name in m.group(1).split(",")), template
+            )
+            for key, template in entry["prefetch"].items()
+        }
+        extension = {"mas-cds-rule-pack": pack.identity()}
+        expected.extend(
+            {**entry, "hook": hook, "version": "2.0.1", "extension": extension} for hook in document["hooks"]
+        )
     actual = [service.model_dump(exclude_none=True) for service in registry.discovery()]
     assert actual == expected
+    assert all("{{pack." not in template for entry in actual for template in entry["prefetch"].values())

@@ -18,16 +18,13 @@ from itertools import takewhile
 
 import msgspec
 
-from cds_service.facts.analytes import ANALYTE_BY_LOINC, CATALOGUE, A
+from cds_service.facts.analytes import LOINC, A, Analyte, Catalogue
 from cds_service.facts.fhir_time import FhirTime, parse_fhir_time
 from cds_service.facts.units import UnitError, normalise
 from cds_service.fhir.model import Observation, Quantity, Resource
 
-LOINC = "http://loinc.org"
 COUNTING = frozenset({"final", "amended", "corrected"})
 PRELIMINARY = "preliminary"
-# Results stamped later than this after "now" are treated as errors, not as the newest value.
-FUTURE_TOLERANCE = timedelta(minutes=10)
 
 
 class Measurement(msgspec.Struct, frozen=True):
@@ -79,14 +76,24 @@ class Measurements:
         return tuple(s for s in self.skipped if s.analyte in wanted)
 
 
-def extract_measurements(resources: Iterable[Resource], *, patient_id: str | None, now: datetime) -> Measurements:
+def extract_measurements(
+    resources: Iterable[Resource],
+    *,
+    patient_id: str | None,
+    now: datetime,
+    catalogue: Catalogue,
+    future_tolerance: timedelta,
+) -> Measurements:
+    """Usable results by analyte (newest first) and the unusable ones with their reason.
+
+    `future_tolerance`: a result stamped later than this after `now` is a data error, not the newest value."""
     found: defaultdict[A, list[Measurement]] = defaultdict(list)
     skipped: list[SkippedResult] = []
     seen: set[str] = set()
     for resource in resources:
         if not isinstance(resource, Observation):
             continue
-        analyte = _analyte_of(resource)
+        analyte = _analyte_of(resource, catalogue)
         if analyte is None:
             continue
         obs_id = resource.id or "(no id)"
@@ -94,7 +101,9 @@ def extract_measurements(resources: Iterable[Resource], *, patient_id: str | Non
             if resource.id in seen:  # the same result reached us through two prefetch keys
                 continue
             seen.add(resource.id)
-        result = _measurement(resource, analyte, obs_id, patient_id=patient_id, now=now)
+        result = _measurement(
+            resource, analyte, catalogue[analyte], obs_id, patient_id=patient_id, latest_allowed=now + future_tolerance
+        )
         if isinstance(result, Measurement):
             found[analyte].append(result)
         elif result is not None:
@@ -103,17 +112,23 @@ def extract_measurements(resources: Iterable[Resource], *, patient_id: str | Non
     return Measurements(ordered, tuple(skipped))
 
 
-def _analyte_of(observation: Observation) -> A | None:
+def _analyte_of(observation: Observation, catalogue: Catalogue) -> A | None:
     if observation.code is None:
         return None
     for coding in observation.code.coding:
-        if coding.system == LOINC and coding.code in ANALYTE_BY_LOINC:
-            return ANALYTE_BY_LOINC[coding.code]
+        if coding.system == LOINC and coding.code in catalogue.by_code:
+            return catalogue.by_code[coding.code]
     return None
 
 
 def _measurement(
-    observation: Observation, analyte: A, obs_id: str, *, patient_id: str | None, now: datetime
+    observation: Observation,
+    analyte: A,
+    definition: Analyte,
+    obs_id: str,
+    *,
+    patient_id: str | None,
+    latest_allowed: datetime,
 ) -> Measurement | str | None:
     """A Measurement, or the reason the result is not used."""
     status = observation.status or "(none)"
@@ -128,9 +143,8 @@ def _measurement(
     time = _time_of(observation)
     if time is None:
         return "no usable time (effective[x] or issued, with a time zone)"
-    if time.earliest > now + FUTURE_TOLERANCE:
+    if time.earliest > latest_allowed:
         return "dated in the future"
-    definition = CATALOGUE[analyte]
     try:
         normalised = normalise(definition, observation.valueQuantity)
     except UnitError as error:
@@ -143,7 +157,7 @@ def _measurement(
         preliminary=status == PRELIMINARY,
         as_received=_as_received(observation.valueQuantity),
         conversion_note=normalised.conversion_note,
-        upper_limit=_upper_limit(observation, analyte),
+        upper_limit=_upper_limit(observation, definition),
     )
 
 
@@ -168,11 +182,11 @@ def _time_of(observation: Observation) -> FhirTime | None:
     return None
 
 
-def _upper_limit(observation: Observation, analyte: A) -> Decimal | None:
+def _upper_limit(observation: Observation, definition: Analyte) -> Decimal | None:
     for reference_range in observation.referenceRange:
         if reference_range.high is not None:
             try:
-                return normalise(CATALOGUE[analyte], reference_range.high).value
+                return normalise(definition, reference_range.high).value
             except UnitError:
                 return None
     return None

@@ -103,6 +103,7 @@ def build_router(
             now=clock(),
             settings=settings,
             fhir=fhir,
+            app_launch_url=_app_launch_url(settings, request),
         )
         # A service may decline a call before any data is fetched (CDS Hooks "trigger guard").
         if service.guard is not None and not await service.guard(call):
@@ -194,6 +195,15 @@ def build_router(
         return Response(content=metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     return router
+
+
+APP_LAUNCH_PATH = "/app/launch"
+
+
+def _app_launch_url(settings: Settings, request: Request) -> str:
+    """Where cards link to the SMART app: under the public base URL, or (sandbox) where this request arrived."""
+    base = settings.public_base_url or str(request.base_url)
+    return base.rstrip("/") + APP_LAUNCH_PATH
 
 
 def _other_patient_notes(counts: dict[str, int]) -> list[str]:
