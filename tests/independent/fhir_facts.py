@@ -144,7 +144,9 @@ class Facts:
 def _belongs(resource: dict[str, Any], patient_id: str) -> bool:
     subject = resource.get("subject")
     if isinstance(subject, dict) and isinstance(subject.get("reference"), str):
-        return bool(subject["reference"] == f"Patient/{patient_id}")
+        reference: str = subject["reference"]
+        target = f"Patient/{patient_id}"
+        return reference == target or reference.endswith("/" + target)
     return True
 
 

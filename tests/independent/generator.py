@@ -29,7 +29,6 @@ from tests.independent.gen_model import (
     Spec,
     Temperature,
     birth_date_for,
-    exact_decimal,
     render,
 )
 from tests.independent.gen_values import Probe, express
@@ -197,6 +196,18 @@ class _Builder:
             spec.labs.append(Lab("crp", Decimal(self.rng.randint(5, 300)), "mg/L", loinc="1988-5"))
         if self.rng.random() < 0.2:
             spec.diagnoses.append(self.dx("unrelated"))
+        probed = spec.labs[-1] if spec.labs else None
+        if (
+            probed is not None
+            and not spec.name.startswith("window/")
+            and probed.value_form == "quantity"
+            and probed.status == "final"
+            and probed.age < timedelta(hours=60)
+            and self.rng.random() < 0.3
+        ):
+            # an older result of the same analyte on the other side of most thresholds: the latest must win
+            factor = Decimal(2) if self.rng.random() < 0.5 else Decimal("0.5")
+            spec.labs.insert(0, replace(probed, value=probed.value * factor, age=probed.age + timedelta(hours=5)))
 
 
 # ----------------------------------------------------------------------------------------------- arrangements
@@ -907,6 +918,8 @@ def catalogue(rng: Random, now: datetime) -> list[Spec]:
 def generate(seed: int, n: int, now: datetime) -> list[Case]:
     """`n` cases, the same for the same seed and `now`. Every probe of the catalogue appears once before any
     appears twice (repeats get fresh random details); the order is shuffled so a short run samples every set."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
     rng = Random(seed)
     cases: list[Case] = []
     rounds = 0
@@ -921,4 +934,4 @@ def generate(seed: int, n: int, now: datetime) -> list[Case]:
     return cases
 
 
-__all__ = ["Case", "catalogue", "exact_decimal", "generate"]
+__all__ = ["Case", "catalogue", "generate"]

@@ -398,6 +398,8 @@ _SETS: dict[str, Callable[[Facts], str]] = {
 
 
 def evaluate(resources: list[dict[str, Any]], patient_id: str, now: datetime) -> OracleResult:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
     facts = read_facts(resources, patient_id, now)
     sets = {key: _SETS[key](facts) for key in SET_KEYS}
     ferritin = facts.lab("ferritin")

@@ -86,15 +86,18 @@ def test_threshold_values_and_units_are_present(one_pass: list[Case]) -> None:
             if quantity is not None and "code" in quantity:
                 code = resource["code"]["coding"][0]["code"]
                 written.add((code, quantity["value"], quantity["code"]))
-    expected = [
-        ("2276-4", 684, "ng/mL"),  # ferritin, 2016 criteria
-        ("14927-8", 2.992, "mmol/L"),  # triglycerides near 265 mg/dL
-        ("14927-8", 1.5, "mmol/L"),  # HScore band
-        ("3255-7", 250, "mg/dL"),  # fibrinogen 2.5 g/L
-        ("48065-7", 0.5, "ug/mL{FEU}"),  # D-dimer 500 ng/mL
+    ferritin = {"2276-4", "20567-4", "24373-3"}
+    expected: list[tuple[set[str], float, str]] = [
+        (ferritin, 684, "ng/mL"),  # ferritin, 2016 criteria
+        (ferritin, 2001, "ug/L"),
+        ({"14927-8"}, 2.992, "mmol/L"),  # triglycerides near 265 mg/dL
+        ({"14927-8"}, 1.5, "mmol/L"),  # HScore band
+        ({"3255-7"}, 250, "mg/dL"),  # fibrinogen 2.5 g/L
+        ({"48065-7", "48067-3"}, 0.5, "ug/mL{FEU}"),  # D-dimer 500 ng/mL
+        ({"751-8", "26499-4"}, 1000, "/uL"),  # ANC 1.0 x 10^9/L
     ]
-    for code, value, unit in expected:
-        assert any(w[0] == code and w[1] == value and w[2] == unit for w in written), (code, value, unit)
+    for codes, value, unit in expected:
+        assert any(w[0] in codes and w[1] == value and w[2] == unit for w in written), (codes, value, unit)
     temperature_codes = {w[0] for w in written if w[2] in ("Cel", "[degF]")}
     assert set(TEMPERATURE_SITES) | set(SURFACE_TEMPERATURE_SITES) <= temperature_codes
     assert any(w[2] == "[degF]" and w[1] == 101 for w in written)
