@@ -372,7 +372,7 @@ def test_ms_score_only_in_a_febrile_patient() -> None:
 
 
 # --- ferritin/ESR --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("ferritin", "esr", "expected"), [(215, 10, NOT), (216, 10, MET), (5000, 0, UNK)])
+@pytest.mark.parametrize(("ferritin", "esr", "expected"), [(215, 10, NOT), (216, 10, MET), (5000, 0, MET), (0, 0, NOT)])
 def test_ferritin_esr_ratio(ferritin: int, esr: int, expected: Status) -> None:
     result = evaluate("ferritin-esr", inputs({A.FERRITIN: ferritin, A.ESR: esr}, underlying=SJIA))
     assert result.outcome is expected

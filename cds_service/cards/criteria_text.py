@@ -64,7 +64,9 @@ def criterion(definition: Item | ScoreItem | LinearTerm, catalogue: Catalogue, t
     if isinstance(definition, CountScoreItem):
         pairs = ", ".join(f"{count}: {n(points)}" for count, points in enumerate(definition.points_by_count))
         return f"points by number present ({pairs})"
-    return f"× {n(definition.coefficient)}" + (f" per {wording.unit(definition.unit)}" if definition.unit else "")
+    return f"× {wording.exact(definition.coefficient)}" + (
+        f" per {wording.unit(definition.unit)}" if definition.unit else ""
+    )
 
 
 SYMBOL_GT = ">"

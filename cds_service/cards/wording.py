@@ -46,11 +46,12 @@ REASON_WORDS = {
     Reason.NOT_CODED: "not coded in the record (a clinician must assess)",
     Reason.UNREADABLE: "no coded laboratory result: read the laboratory report",
     Reason.NEVER_READ: "not read from the record",
-    Reason.DENOMINATOR_ZERO: "undefined (divisor is 0)",
+    Reason.DENOMINATOR_ZERO: "divisor is 0: compared as numerator > cutoff × 0",
     Reason.FEW_VALUES: "fewer than 2 values in the window",
     Reason.INFANT_AGE_UNKNOWN: "between the infant and the standard threshold, and the age is not known",
     Reason.ABOVE_ULN: "above the multiple of the laboratory's upper reference limit",
     Reason.MISSING_TERM: "no result in the window: the score cannot be computed",
+    Reason.UNREADABLE_RESULT: "a newer result could not be read (unit, comparator or value): the value is unknown",
 }
 IMMUNOSUPPRESSION_WORDS = {
     "hiv": "HIV coded",
@@ -69,6 +70,11 @@ def number(value: Decimal) -> str:
         shown = shown.quantize(Decimal(1))
     text = f"{shown:,f}"
     return text.replace("-", "−")
+
+
+def exact(value: Decimal) -> str:
+    """A stated constant (a coefficient, a factor) exactly as written: no rounding at all."""
+    return f"{value.normalize():f}".replace("-", "−")
 
 
 def percent(fraction: Decimal) -> str:

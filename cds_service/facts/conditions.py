@@ -49,6 +49,7 @@ class Finding(Enum):
 class NamedValueSet:
     name: str  # for people, e.g. "systemic JIA"
     valueset: ValueSet
+    known_when_inactive: bool = False  # a chronic diagnosis: known even in remission (never when refuted)
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,12 @@ def _codes(concept: CodeableConcept | None) -> list[tuple[str | None, str | None
     return [(coding.system, coding.code) for coding in concept.coding]
 
 
-def _is_current(condition: Condition) -> bool:
-    clinical = {code for _, code in _codes(condition.clinicalStatus)}
-    verification = {code for _, code in _codes(condition.verificationStatus)}
-    return not (clinical & INACTIVE_CLINICAL) and not (verification & NOT_TRUE)
+def _is_true(condition: Condition) -> bool:
+    return not ({code for _, code in _codes(condition.verificationStatus)} & NOT_TRUE)
+
+
+def _is_active(condition: Condition) -> bool:
+    return not ({code for _, code in _codes(condition.clinicalStatus)} & INACTIVE_CLINICAL)
 
 
 def _text(concept: CodeableConcept | None) -> str:
@@ -95,16 +98,20 @@ def _text(concept: CodeableConcept | None) -> str:
     return concept.text or next((c.display for c in concept.coding if c.display), None) or "coded condition"
 
 
-def classify_concept(concept: CodeableConcept | None, codes: ConditionCodes) -> tuple[set[Underlying], set[Finding]]:
+def classify_concept(
+    concept: CodeableConcept | None, codes: ConditionCodes, *, active: bool = True
+) -> tuple[set[Underlying], set[Finding]]:
+    """What a coded concept says; an inactive one names only the chronic diagnoses that stay known."""
     diseases: set[Underlying] = set()
     findings: set[Finding] = set()
     pairs = _codes(concept)
     for disease, named in codes.underlying.items():
-        if any(named.valueset.contains(system, code) for system, code in pairs):
+        if (active or named.known_when_inactive) and any(named.valueset.contains(s, c) for s, c in pairs):
             diseases.add(disease)
-    for finding, named in codes.findings.items():
-        if any(named.valueset.contains(system, code) for system, code in pairs):
-            findings.add(finding)
+    if active:
+        for finding, named in codes.findings.items():
+            if any(named.valueset.contains(system, code) for system, code in pairs):
+                findings.add(finding)
     return diseases, findings
 
 
@@ -119,13 +126,14 @@ def extract_clinical_context(
     findings: dict[Finding, Evidence] = {}
     for resource in conditions:
         concept = None
-        if isinstance(resource, Condition) and _is_current(resource):
-            concept = resource.code
+        active = True
+        if isinstance(resource, Condition) and _is_true(resource):
+            concept, active = resource.code, _is_active(resource)
         elif isinstance(resource, Observation) and resource.status in ("final", "amended", "corrected"):
             concept = resource.code  # a coded finding recorded as an Observation
         if concept is None:
             continue
-        diseases, found = classify_concept(concept, codes)
+        diseases, found = classify_concept(concept, codes, active=active)
         evidence = Evidence(f"{type(resource).__name__}/{resource.id}", _text(concept))
         for disease in diseases:
             underlying.setdefault(disease, evidence)

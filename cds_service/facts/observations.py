@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import takewhile
@@ -48,12 +48,22 @@ class SkippedResult(msgspec.Struct, frozen=True):
     analyte: A
     observation_id: str
     reason: str
+    time: datetime | None = None
+    unreadable: bool = False  # a real result whose value could not be read (unit, comparator, implausible)
 
 
 @dataclass(frozen=True)
 class Measurements:
     by_analyte: Mapping[A, tuple[Measurement, ...]]  # newest first
     skipped: tuple[SkippedResult, ...] = ()
+    unreadable: Mapping[A, tuple[datetime, ...]] = field(
+        default_factory=dict
+    )  # times of unreadable results, newest first
+
+    def newest_unreadable(self, analyte: A, *, now: datetime, window: timedelta) -> datetime | None:
+        """The newest result in the window that exists but could not be read (its value is unknown)."""
+        times = self.unreadable.get(analyte, ())
+        return times[0] if times and times[0] >= now - window else None
 
     def all(self, analyte: A) -> tuple[Measurement, ...]:
         return self.by_analyte.get(analyte, ())
@@ -106,10 +116,18 @@ def extract_measurements(
         )
         if isinstance(result, Measurement):
             found[analyte].append(result)
-        elif result is not None:
-            skipped.append(SkippedResult(analyte, obs_id, result))
+        elif isinstance(result, SkippedResult):
+            skipped.append(result)
     ordered = {key: tuple(sorted(values, key=lambda m: m.when, reverse=True)) for key, values in found.items()}
-    return Measurements(ordered, tuple(skipped))
+    unreadable: defaultdict[A, list[datetime]] = defaultdict(list)
+    for result in skipped:
+        if result.unreadable and result.time is not None:
+            unreadable[result.analyte].append(result.time)
+    return Measurements(
+        ordered,
+        tuple(skipped),
+        {key: tuple(sorted(times, reverse=True)) for key, times in unreadable.items()},
+    )
 
 
 def _analyte_of(observation: Observation, catalogue: Catalogue) -> A | None:
@@ -129,26 +147,34 @@ def _measurement(
     *,
     patient_id: str | None,
     latest_allowed: datetime,
-) -> Measurement | str | None:
-    """A Measurement, or the reason the result is not used."""
+) -> Measurement | SkippedResult | None:
+    """A Measurement, or the skipped result with its reason.
+
+    Not results at all (cancelled, entered-in-error, not final, another patient's, no value, no time, future):
+    skipped and never counted. A real result whose value cannot be read (unknown unit, comparator, implausible
+    value) is skipped *and marked unreadable*: when it is the newest, the analyte's current value is unknown."""
+
+    def skip(reason: str, time: datetime | None = None, unreadable: bool = False) -> SkippedResult:
+        return SkippedResult(analyte, obs_id, reason, time, unreadable)
+
     status = observation.status or "(none)"
     if status in ("cancelled", "entered-in-error"):
-        return f"status {status}: never counted"
+        return skip(f"status {status}: never counted")
     if status not in COUNTING and status != PRELIMINARY:
-        return f"status {status}: not a result"
+        return skip(f"status {status}: not a result")
     if patient_id is not None and not _is_about(observation, patient_id):
-        return "belongs to another patient"
+        return skip("belongs to another patient")
     if observation.dataAbsentReason is not None or observation.valueQuantity is None:
-        return "no numeric value"
+        return skip("no numeric value")
     time = _time_of(observation)
     if time is None:
-        return "no usable time (effective[x] or issued, with a time zone)"
+        return skip("no usable time (effective[x] or issued, with a time zone)")
     if time.earliest > latest_allowed:
-        return "dated in the future"
+        return skip("dated in the future")
     try:
         normalised = normalise(definition, observation.valueQuantity)
     except UnitError as error:
-        return str(error)
+        return skip(str(error), time.earliest, unreadable=True)
     return Measurement(
         analyte=analyte,
         value=normalised.value,

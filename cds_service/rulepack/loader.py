@@ -276,7 +276,9 @@ def _conditions(
         if set(entries) != set(keys):
             raise RulePackError(f"conditions.yaml: {kind} must be exactly {sorted(keys)}")
         return {
-            keys[name]: NamedValueSet(entry.name, valueset(entry.valueset, f"conditions.yaml {kind}.{name}"))
+            keys[name]: NamedValueSet(
+                entry.name, valueset(entry.valueset, f"conditions.yaml {kind}.{name}"), entry.counts == "known"
+            )
             for name, entry in entries.items()
         }
 

@@ -127,6 +127,7 @@ class AnalyteFile(_Spec):
 class NamedValueSet(_Spec):
     name: str
     valueset: str
+    counts: Literal["known", "active"] = "active"
 
 
 class ConditionsFile(_Spec):

@@ -45,6 +45,7 @@ class Reason(Enum):
     INFANT_AGE_UNKNOWN = "infant-age-unknown"  # the value is between the infant and the standard threshold
     ABOVE_ULN = "above-uln"  # met by the multiple of the reported upper reference limit
     MISSING_TERM = "missing-term"  # a linear score with a missing laboratory term
+    UNREADABLE_RESULT = "unreadable-result"  # the newest result (or one in a maximum's window) cannot be read
 
 
 @dataclass(frozen=True)
@@ -115,15 +116,37 @@ class Inputs:
     trend_min_change: Decimal = Decimal("0.10")
 
     def lab(self, analyte: A) -> Measurement | None:
-        return self.measurements.latest(analyte, now=self.now, window=self.lab_window)
+        """The latest result in the lab window; None when there is none or the newest one cannot be read."""
+        return self.latest_of((analyte,))
 
     def latest_of(self, analytes: Sequence[A]) -> Measurement | None:
-        found = [m for m in (self.lab(analyte) for analyte in analytes) if m is not None]
-        return max(found, key=lambda m: m.when) if found else None
+        measurement, unreadable_newer = self.latest_state(analytes)
+        return None if unreadable_newer else measurement
+
+    def latest_state(self, analytes: Sequence[A]) -> tuple[Measurement | None, bool]:
+        """The newest readable result of any of the analytes, and whether an unreadable one is newer still
+        (then the current value is unknown: an older value must not stand in for it)."""
+        found = [m for m in (self.measurements.latest(a, now=self.now, window=self.lab_window) for a in analytes) if m]
+        newest = max(found, key=lambda m: m.when) if found else None
+        unreadable = [
+            t
+            for t in (self.measurements.newest_unreadable(a, now=self.now, window=self.lab_window) for a in analytes)
+            if t is not None
+        ]
+        return newest, bool(unreadable) and (newest is None or max(unreadable) > newest.when)
 
     def max_temperature(self) -> Measurement | None:
+        return self.max_temperature_state()[0]
+
+    def max_temperature_state(self) -> tuple[Measurement | None, bool]:
+        """The highest readable temperature in its window, and whether an unreadable one in the window might be
+        higher (then only "at least this high" is known)."""
         values = self.measurements.within(A.TEMPERATURE, now=self.now, window=self.temperature_window)
-        return max(values, key=lambda m: m.value) if values else None
+        highest = max(values, key=lambda m: m.value) if values else None
+        uncertain = (
+            self.measurements.newest_unreadable(A.TEMPERATURE, now=self.now, window=self.temperature_window) is not None
+        )
+        return highest, uncertain
 
     def series(self, analyte: A) -> tuple[Measurement, ...]:
         return self.measurements.within(analyte, now=self.now, window=self.lab_window)

@@ -97,11 +97,19 @@ def _precondition(definition: Precondition, inputs: Inputs) -> PreconditionResul
             return PreconditionResult(definition, Status.NOT_MET)
         return PreconditionResult(definition, Status.UNKNOWN)
     assert definition.febrile is not None
-    temperature = inputs.max_temperature()
-    if temperature is None:
-        return PreconditionResult(definition, Status.UNKNOWN)
-    met = compare(temperature.value, definition.febrile)
-    return PreconditionResult(definition, Status.MET if met else Status.NOT_MET, measurement=temperature)
+    temperature, uncertain = inputs.max_temperature_state()
+    status = _maximum_status(temperature, uncertain, definition.febrile)
+    return PreconditionResult(definition, status, measurement=temperature)
+
+
+def _maximum_status(highest: Measurement | None, uncertain: bool, threshold: Threshold) -> Status:
+    """A maximum against a threshold when an unreadable value in the window might be higher: a readable value
+    already above the threshold decides; otherwise the maximum is unknown."""
+    if highest is not None and compare(highest.value, threshold):
+        return Status.MET
+    if highest is None or (uncertain and threshold.op in (">", ">=")):
+        return Status.UNKNOWN
+    return Status.NOT_MET
 
 
 # --- items ------------------------------------------------------------------------------------------------------
@@ -123,15 +131,23 @@ def evaluate_item(item: Item, inputs: Inputs, catalogue: Catalogue) -> ItemResul
     return ItemResult(item, count_status([p.status for p in parts], item.k), parts=parts)
 
 
-def _reading(item: LabItem | BandsScoreItem, inputs: Inputs) -> Measurement | None:
+def _reading(item: LabItem | BandsScoreItem, inputs: Inputs) -> tuple[Measurement | None, bool]:
+    """The value the item reads, and whether an unreadable result leaves it uncertain (see Inputs)."""
     if item.reading == "max":
-        return inputs.max_temperature()
+        return inputs.max_temperature_state()
     analytes = item.analytes if isinstance(item, LabItem) else (item.analyte,)
-    return inputs.latest_of(analytes)
+    return inputs.latest_state(analytes)
 
 
 def _lab(item: LabItem, inputs: Inputs) -> ItemResult:
-    measurement = _reading(item, inputs)
+    measurement, uncertain = _reading(item, inputs)
+    if item.reading == "max" and uncertain:
+        status = _maximum_status(measurement, uncertain, item.threshold)
+        shown = (measurement,) if measurement else ()
+        reason = Reason.UNREADABLE_RESULT if status is Status.UNKNOWN else None
+        return ItemResult(item, status, shown, threshold=item.threshold, reason=reason)
+    if uncertain:
+        return ItemResult(item, Status.UNKNOWN, reason=Reason.UNREADABLE_RESULT)
     if measurement is None:
         return ItemResult(item, Status.UNKNOWN, reason=Reason.NO_RESULT)
     threshold = item.threshold
@@ -172,9 +188,13 @@ def _ratio(item: RatioItem, inputs: Inputs, catalogue: Catalogue) -> ItemResult:
     if numerator is None or denominator is None:
         return ItemResult(item, Status.UNKNOWN, reason=Reason.NO_RESULT)
     bottom = catalogue[item.denominator].from_canonical(denominator.value, item.denominator_unit)
-    if bottom == 0:
-        return ItemResult(item, Status.UNKNOWN, (numerator, denominator), reason=Reason.DENOMINATOR_ZERO)
     top = catalogue[item.numerator].from_canonical(numerator.value, item.numerator_unit)
+    if bottom == 0:
+        # "top / bottom > c" is "top > c × bottom": with 0 below the line any positive top is above any cutoff
+        # (an ESR of 0 is exactly the fibrinogen consumption the ratio looks for).
+        met = OPS[item.op](top, item.value * bottom)
+        status = Status.MET if met else Status.NOT_MET
+        return ItemResult(item, status, (numerator, denominator), reason=Reason.DENOMINATOR_ZERO)
     ratio = top / bottom
     met = OPS[item.op](ratio, item.value)
     return ItemResult(item, Status.MET if met else Status.NOT_MET, (numerator, denominator), value=ratio)
@@ -217,11 +237,22 @@ def _points_status(low: Decimal, high: Decimal) -> Status:
 
 def _score_item(item: ScoreItem, inputs: Inputs, catalogue: Catalogue) -> ItemResult:
     if isinstance(item, BandsScoreItem):
-        measurement = _reading(item, inputs)
-        if measurement is None:
-            points = [band.points for band in item.bands]
-            return ItemResult(item, Status.UNKNOWN, points=(min(points), max(points)), reason=Reason.NO_RESULT)
+        measurement, uncertain = _reading(item, inputs)
+        points = [band.points for band in item.bands]
+        if measurement is None or (uncertain and item.reading != "max"):
+            reason = Reason.UNREADABLE_RESULT if uncertain else Reason.NO_RESULT
+            return ItemResult(item, Status.UNKNOWN, points=(min(points), max(points)), reason=reason)
         band = next(band for band in item.bands if band.contains(measurement.value))
+        if uncertain:  # a maximum that an unreadable value might raise: from this band's points up
+            higher = [b.points for b in item.bands if b.low is not None and b.low.canonical >= measurement.value]
+            top = max([band.points, *higher])
+            return ItemResult(
+                item,
+                _points_status(band.points, top),
+                (measurement,),
+                points=(band.points, top),
+                reason=Reason.UNREADABLE_RESULT if top != band.points else None,
+            )
         return ItemResult(
             item, _points_status(band.points, band.points), (measurement,), points=(band.points, band.points)
         )
