@@ -58,6 +58,8 @@ def parse_batch(body: bytes) -> list[msgspec.Raw]:
         return msgspec.json.decode(body, type=_Batch).feedback
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise FeedbackBodyError(f"feedback body must be {{'feedback': [...]}}: {error}") from error
+    except RecursionError as error:
+        raise FeedbackBodyError("feedback body nests JSON too deeply") from error
 
 
 def _validate(raw: msgspec.Raw) -> FeedbackItem:
@@ -77,7 +79,10 @@ def _normalise_timestamp(value: str) -> str:
         raise ValueError(f"outcomeTimestamp is not an RFC 3339 date-time: {value!r}") from error
     if parsed.tzinfo is None:
         raise ValueError("outcomeTimestamp needs a time zone (RFC 3339)")
-    return parsed.astimezone(UTC).isoformat()
+    try:
+        return parsed.astimezone(UTC).isoformat()
+    except OverflowError as error:  # 9999-12-31T23:59:59-05:00 is past the last UTC instant Python holds
+        raise ValueError(f"outcomeTimestamp is outside the representable range: {value!r}") from error
 
 
 def _reason(item: FeedbackItem) -> _OverrideReason | None:
@@ -116,8 +121,9 @@ def store_feedback(engine: Engine, service_id: str, items: list[msgspec.Raw]) ->
     for index, raw in enumerate(items):
         try:
             rows.append(_row(service_id, _validate(raw), raw, now))
-        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as error:
-            problem = f"feedback[{index}]: {error}"
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError) as error:
+            reason = "JSON nested too deeply" if isinstance(error, RecursionError) else str(error)
+            problem = f"feedback[{index}]: {reason}"
             problems.append(problem)
             rejected_rows.append(
                 {
