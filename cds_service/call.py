@@ -14,6 +14,10 @@ from cds_service.fhir.model import DecodedPayload, decode_payload
 from cds_service.settings import Settings
 
 
+class ContextValueError(ValueError):
+    """A context field the service needs cannot be read (the transport answers 400 with this message)."""
+
+
 @dataclass(frozen=True)
 class HookCall:
     service_id: str
@@ -42,14 +46,20 @@ class HookCall:
             return None
         try:
             value = msgspec.json.decode(raw)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return None
         return value if isinstance(value, str) and value else None
 
     def context_payload(self, name: str) -> DecodedPayload | None:
-        """A context field holding FHIR (draftOrders), decoded leniently; None when absent."""
+        """A context field holding FHIR (draftOrders); None when absent. Raises ContextValueError when it, or
+        any of its entries, cannot be read: an unreadable draft order must not pass as "no anakinra order"."""
         raw = self.context.get(name)
-        return None if raw is None else decode_payload(bytes(raw))
+        if raw is None:
+            return None
+        payload = decode_payload(bytes(raw))
+        if not payload.usable or payload.problems:
+            raise ContextValueError(f"context.{name} cannot be read: {'; '.join(payload.problems)}")
+        return payload
 
     async def read(self, relative_reference: str) -> DecodedPayload | None:
         """Read one resource from the caller's FHIR server; None when there is none or it fails."""
