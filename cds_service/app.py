@@ -240,6 +240,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             error.status_code,
             str(error.detail),
             code="not-found" if error.status_code == 404 else "not-supported",
+            headers=error.headers,  # Starlette's 405 names the allowed methods in Allow (RFC 9110 §15.5.6)
         )
         return problem_response(problem)
 

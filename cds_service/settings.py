@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +115,23 @@ class Settings(BaseSettings):
         default=False,
         description="Sandbox only: add POST /bench/decode-only/{id}, which decodes a hook request exactly as a "
         "call does and answers no cards (the benchmark's baseline).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Prometheus must send to read /metrics outside sandbox mode; without it "
+        "/metrics is not served there (404). Sandbox mode serves /metrics to its loopback clients.",
+    )
+    feedback_max_items: int = Field(
+        default=500, ge=1, description="Most feedback items accepted in one feedback call (more: 413)."
+    )
+    fhir_max_call_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        gt=0,
+        description="Byte budget of one hook call's FHIR fallback reads, all keys and pages together, counted "
+        "after decompression; what exceeds it is not read (that data is unavailable).",
+    )
+    storage_retry_after_seconds: int = Field(
+        default=5, ge=1, description="Retry-After of the 503 answered while the database or Redis is unavailable."
     )
     gc_gen0_threshold: int = Field(
         default=20000,

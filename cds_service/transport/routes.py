@@ -6,6 +6,7 @@ auth (401) -> body (413) -> registry (404) -> envelope (400) -> hook (400) -> gu
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import Engine
 from starlette.responses import Response
 
-from cds_service.call import HookCall
+from cds_service.call import ContextValueError, HookCall
 from cds_service.fhir.client import FhirServer
 from cds_service.fhir.prefetch import RequiredDataUnavailableError, resolve_prefetch
 from cds_service.observability.metrics import Metrics
@@ -87,6 +88,7 @@ def build_router(
         assert trace.caller is not None
         body = await read_body(request, settings.max_body_bytes)
         service = _service_or_404(registry, service_id)
+        require_utf8(body)
         envelope = _envelope(body)
         trace.hook, trace.hook_instance = envelope.hook, envelope.hookInstance
         if envelope.hook not in service.hooks:
@@ -105,8 +107,11 @@ def build_router(
             fhir=fhir,
         )
         # A service may decline a call before any data is fetched (CDS Hooks "trigger guard").
-        if service.guard is not None and not await service.guard(call):
-            return EMPTY_RESPONSE
+        try:
+            if service.guard is not None and not await service.guard(call):
+                return EMPTY_RESPONSE
+        except ContextValueError as error:
+            raise HttpProblem(400, str(error), code="structure") from error
         try:
             data = await resolve_prefetch(
                 service.prefetch,
@@ -121,7 +126,10 @@ def build_router(
             trace.notes += _other_patient_notes(error.other_patient)
             raise HttpProblem(412, error.messages, code="incomplete") from error
         trace.notes += _other_patient_notes(data.other_patient_keys())
-        result = await service.handler(call, data)
+        try:
+            result = await service.handler(call, data)
+        except ContextValueError as error:
+            raise HttpProblem(400, str(error), code="structure") from error
         trace.cards = list(result.cards)
         trace.rule_versions = dict(result.rule_versions)
         return CdsResponse(cards=trace.cards).to_json()
@@ -161,10 +169,15 @@ def build_router(
         await _authenticate(authenticator, request, f"/cds-services/{service_id}/feedback", metrics)
         body = await read_body(request, settings.max_body_bytes)
         _service_or_404(registry, service_id)
+        require_utf8(body)
         try:
             items = parse_batch(body)
         except FeedbackBodyError as error:
             raise HttpProblem(400, str(error), code="structure") from error
+        if len(items) > settings.feedback_max_items:
+            raise HttpProblem(
+                413, f"more than {settings.feedback_max_items} feedback items in one call", code="too-costly"
+            )
         result = await to_thread.run_sync(store_feedback, engine, service_id, items)
         log.info(
             "feedback",
@@ -190,10 +203,23 @@ def build_router(
         return Response(content=body, status_code=200 if ready else 503, media_type=JSON)
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        _metrics_access(settings, request.headers.get("authorization"))
         return Response(content=metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     return router
+
+
+def _metrics_access(settings: Settings, authorization: str | None) -> None:
+    """Sandbox: open (loopback clients only). Production: only with CDS_METRICS_TOKEN as a bearer token; without
+    that setting /metrics is not served (it names services, rates and error counts)."""
+    if settings.sandbox:
+        return
+    if settings.metrics_token is None:
+        raise HttpProblem(404, "metrics are not served: set CDS_METRICS_TOKEN", code="not-found")
+    expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
+    if not hmac.compare_digest((authorization or "").encode(), expected):
+        raise HttpProblem(401, "metrics token missing or wrong", code="security")
 
 
 def _other_patient_notes(counts: dict[str, int]) -> list[str]:
@@ -224,6 +250,17 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise HttpProblem(413, f"request body larger than {limit} bytes", code="too-costly")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def require_utf8(body: bytes) -> None:
+    """JSON is UTF-8 (RFC 8259). msgspec checks only the strings it decodes, and the prefetch stays raw until a
+    service reads it: check the whole body once (an ASCII body, the usual case, costs ~2 µs per 64 KiB)."""
+    if body.isascii():
+        return
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise HttpProblem(400, f"request body is not valid UTF-8 (byte {error.start})", code="structure") from error
 
 
 def _service_or_404(registry: Registry, service_id: str) -> ServiceDefinition:
