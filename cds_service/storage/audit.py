@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.storage.database import audit, audit_card
+from cds_service.storage.errors import StoreUnavailableError
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ class AuditWriter:
     Concurrent calls share a commit instead of contending for the database's write lock."""
 
     MAX_BATCH = 200
+    # A call waits this long for its record; then it is answered 503 (the record may still land: a 503 for a
+    # kept record is harmless, a 200 for a lost one is not).
+    WRITE_TIMEOUT_SECONDS = 10.0
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -93,11 +98,17 @@ class AuditWriter:
         self._lock = threading.Lock()
 
     async def write(self, record: AuditRecord) -> None:
+        """Return once the record is committed; StoreUnavailableError when the database cannot take it."""
         self._ensure_running()
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._queue.put((record, done, loop))
-        await done
+        try:
+            await asyncio.wait_for(asyncio.shield(done), self.WRITE_TIMEOUT_SECONDS)
+        except TimeoutError as error:
+            raise StoreUnavailableError("audit database did not commit in time") from error
+        except (SQLAlchemyError, OSError) as error:
+            raise StoreUnavailableError(f"audit database unavailable ({type(error).__name__})") from error
 
     def _ensure_running(self) -> None:
         # Started on first use and again after close(): an app whose lifespan restarts keeps auditing.

@@ -9,8 +9,10 @@ from typing import Any, Literal
 
 import msgspec
 from sqlalchemy import Engine, insert
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.storage.database import feedback, feedback_rejected
+from cds_service.storage.errors import StoreUnavailableError
 
 
 class _Coding(msgspec.Struct):
@@ -133,6 +135,15 @@ def store_feedback(engine: Engine, service_id: str, items: list[msgspec.Raw]) ->
                     "received_at": now,
                 }
             )
+    try:
+        stored = _insert_all(engine, rows, rejected_rows)
+    except (SQLAlchemyError, OSError) as error:
+        raise StoreUnavailableError(f"feedback database unavailable ({type(error).__name__})") from error
+    return FeedbackResult(stored=stored, duplicates=len(rows) - stored, rejected=tuple(problems))
+
+
+def _insert_all(engine: Engine, rows: list[dict[str, Any]], rejected_rows: list[dict[str, Any]]) -> int:
+    """One transaction: every item of the call is kept, or none is (and the call is answered 503)."""
     stored = 0
     with engine.begin() as connection:
         for row in rows:
@@ -143,7 +154,7 @@ def store_feedback(engine: Engine, service_id: str, items: list[msgspec.Raw]) ->
             stored += len(inserted)
         if rejected_rows:
             connection.execute(insert(feedback_rejected), rejected_rows)
-    return FeedbackResult(stored=stored, duplicates=len(rows) - stored, rejected=tuple(problems))
+    return stored
 
 
 def _insert_ignoring_duplicates(engine: Engine) -> Any:
