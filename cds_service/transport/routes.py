@@ -6,12 +6,14 @@ auth (401) -> body (413) -> registry (404) -> envelope (400) -> hook (400) -> gu
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import anyio
 import httpx
 import structlog
 from anyio import to_thread
@@ -27,7 +29,8 @@ from cds_service.registry import Registry, ServiceDefinition
 from cds_service.settings import Settings
 from cds_service.spec.response import Card, CdsResponse, DiscoveryResponse
 from cds_service.storage.audit import AuditCard, AuditRecord, AuditWriter
-from cds_service.storage.database import database_reachable
+from cds_service.storage.database import database_ready
+from cds_service.storage.errors import StoreUnavailableError
 from cds_service.storage.feedback import FeedbackBodyError, parse_batch, store_feedback
 from cds_service.transport.auth import Authenticator, Caller
 from cds_service.transport.envelope import Envelope, EnvelopeError, check_context, decode_envelope
@@ -37,6 +40,7 @@ from cds_service.transport.openapi import call_openapi, feedback_openapi
 log = structlog.get_logger("cds_service.calls")
 JSON = "application/json"
 EMPTY_RESPONSE = b'{"cards":[]}'
+STORE_TIMEOUT_SECONDS = 10.0  # a feedback write that takes longer is answered 503 (it may still be kept)
 
 
 @dataclass
@@ -75,12 +79,23 @@ def build_router(
     async def call_service(service_id: str, request: Request) -> Response:
         started = time.perf_counter()
         trace = _CallTrace(service_id)
-        trace.caller = await _authenticate(authenticator, request, f"/cds-services/{service_id}", metrics)
         try:
+            trace.caller = await _authenticate(authenticator, request, f"/cds-services/{service_id}", metrics)
             body = await _serve(service_id, request, trace)
         except HttpProblem as problem:
+            if trace.caller is None:
+                raise  # not authenticated: not audited
             await _finish(trace, problem.status, "; ".join(problem.messages), started)
             raise
+        except StoreUnavailableError as error:  # e.g. the replay store (Redis) is down: 503
+            if trace.hook_instance is None:
+                await _identify(request, trace)
+            await _finish_after_failure(trace, 503, str(error), started)
+            raise
+        except Exception as error:
+            await _finish_after_failure(trace, 500, f"internal error ({type(error).__name__})", started)
+            raise
+        # The answer leaves only once its record is kept: an audit that cannot be written makes this a 503.
         await _finish(trace, 200, "ok", started)
         return Response(content=body, media_type=JSON)
 
@@ -149,7 +164,13 @@ def build_router(
             rule_versions=trace.rule_versions,
             cards=tuple(AuditCard(c.uuid, c.indicator, c.summary) for c in trace.cards),
         )
-        await audit_writer.write(record)
+        try:
+            await audit_writer.write(record)
+        except StoreUnavailableError as error:
+            log.error(
+                "audit_unavailable", service=trace.service_id, hook_instance=trace.hook_instance, reason=str(error)
+            )
+            raise
         metrics.latency.labels(trace.service_id, trace.hook or "-", str(status)).observe(latency)
         for card in trace.cards:
             metrics.cards.labels(trace.service_id, card.indicator).inc()
@@ -163,6 +184,18 @@ def build_router(
             latency_ms=record.latency_ms,
             cards=[c.indicator for c in trace.cards],
         )
+
+    async def _identify(request: Request, trace: _CallTrace) -> None:
+        """Best effort, for the audit of a call that failed before its body was read (a signed token whose
+        replay check could not run): its hook and hookInstance."""
+        with contextlib.suppress(HttpProblem, EnvelopeError, RuntimeError):
+            envelope = decode_envelope(await read_body(request, settings.max_body_bytes))
+            trace.hook, trace.hook_instance = envelope.hook, envelope.hookInstance
+
+    async def _finish_after_failure(trace: _CallTrace, status: int, outcome: str, started: float) -> None:
+        """Audit a call that already failed with a 5xx; if even that cannot be written, the log says so."""
+        with contextlib.suppress(StoreUnavailableError):
+            await _finish(trace, status, outcome, started)
 
     @router.post("/cds-services/{service_id}/feedback", summary="Feedback on cards", openapi_extra=feedback_openapi())
     async def feedback(service_id: str, request: Request) -> Response:
@@ -178,7 +211,11 @@ def build_router(
             raise HttpProblem(
                 413, f"more than {settings.feedback_max_items} feedback items in one call", code="too-costly"
             )
-        result = await to_thread.run_sync(store_feedback, engine, service_id, items)
+        try:
+            with anyio.fail_after(STORE_TIMEOUT_SECONDS):
+                result = await to_thread.run_sync(store_feedback, engine, service_id, items, abandon_on_cancel=True)
+        except TimeoutError as error:
+            raise StoreUnavailableError("feedback database did not commit in time") from error
         log.info(
             "feedback",
             service=service_id,
@@ -196,7 +233,7 @@ def build_router(
 
     @router.get("/readyz", summary="Ready: database and shared stores reachable, services loaded")
     async def readyz() -> Response:
-        ready = bool(registry.services) and await to_thread.run_sync(database_reachable, engine)
+        ready = bool(registry.services) and await to_thread.run_sync(database_ready, engine)
         for check in ready_checks:
             ready = ready and await check()
         body = b'{"status":"ready"}' if ready else b'{"status":"not ready"}'
