@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from cds_service.fhir.client import FhirAccessError, FhirServer
+from cds_service.fhir.client import FhirAccessError, FhirServer, ReadBudget
 from cds_service.fhir.model import DecodedPayload, decode_payload
 from cds_service.settings import Settings
 
@@ -27,6 +27,8 @@ class HookCall:
     now: datetime
     settings: Settings
     fhir: FhirServer | None = None
+    # The call's FHIR read budget (deadline and bytes), shared by every read of the call; one is made when absent.
+    fhir_budget: ReadBudget | None = None
     # Per-call memo, so work done by a service's guard is not repeated by its handler.
     memo: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -66,9 +68,17 @@ class HookCall:
         if self.fhir is None:
             return None
         try:
-            body = await self.fhir.get(
-                self.fhir.url_for(relative_reference), timeout=self.settings.fhir_deadline_seconds
-            )
+            body = await self.fhir.get(self.fhir.url_for(relative_reference), budget=self.budget())
         except FhirAccessError:
             return None
         return decode_payload(body)
+
+    def budget(self) -> ReadBudget:
+        if self.fhir_budget is not None:
+            return self.fhir_budget
+        made = self.memo.get("fhir_budget")
+        if not isinstance(made, ReadBudget):
+            made = self.memo["fhir_budget"] = ReadBudget.starting_now(
+                self.settings.fhir_deadline_seconds, self.settings.fhir_max_call_bytes
+            )
+        return made

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest accepted request body; larger bodies get 413.",
     )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Largest request line plus headers (431 beyond). Enforced by the server protocol "
+        "cds_service.transport.http_limits:BoundedHttpToolsProtocol, which reads this variable itself.",
+    )
     fhir_deadline_seconds: float = Field(
         default=2.0,
         gt=0,
@@ -125,7 +131,7 @@ class Settings(BaseSettings):
         default=500, ge=1, description="Most feedback items accepted in one feedback call (more: 413)."
     )
     fhir_max_call_bytes: int = Field(
-        default=16 * 1024 * 1024,
+        default=8 * 1024 * 1024,
         gt=0,
         description="Byte budget of one hook call's FHIR fallback reads, all keys and pages together, counted "
         "after decompression; what exceeds it is not read (that data is unavailable).",

@@ -214,7 +214,7 @@ def _unusable(problem: str, kind: str | None = None) -> DecodedPayload:
     return DecodedPayload(resources=(), outcomes=(), problems=(problem,), kind=kind, usable=False)
 
 
-def decode_payload(raw: bytes) -> DecodedPayload:
+def decode_payload(raw: bytes | bytearray) -> DecodedPayload:
     """Decode a resource or a Bundle. Malformed entries are reported in `problems`, never fatal.
 
     Fast path: the whole payload against the typed union. Slow path (only when that fails): each
@@ -229,7 +229,7 @@ def decode_payload(raw: bytes) -> DecodedPayload:
         return _unusable("not readable: invalid UTF-8")
 
 
-def _decode(raw: bytes) -> DecodedPayload:
+def _decode(raw: bytes | bytearray) -> DecodedPayload:
     try:
         top = _TOP_DECODER.decode(raw)
     except msgspec.DecodeError as first_error:
@@ -268,7 +268,7 @@ def _split_bundle(bundle: Bundle) -> DecodedPayload:
     )
 
 
-def _decode_entry_by_entry(raw: bytes, first_error: msgspec.DecodeError) -> DecodedPayload:
+def _decode_entry_by_entry(raw: bytes | bytearray, first_error: msgspec.DecodeError) -> DecodedPayload:
     try:
         kind = _TYPE_DECODER.decode(raw).resourceType
     except msgspec.DecodeError:

@@ -9,20 +9,19 @@ Per declared key:
 - a Bundle with some unreadable entries: used, marked incomplete, the entries' problems noted;
 - still unavailable: a required key makes the call fail with 412; an optional one is reported
   so the cards can say what could not be checked.
-All fetches of one call run in parallel under one deadline.
+All fetches of one call run in parallel under one ReadBudget: a deadline and a byte budget (fhir/client.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
 import msgspec
 
-from cds_service.fhir.client import FhirAccessError, FhirServer
+from cds_service.fhir.client import FhirAccessError, FhirServer, ReadBudget
 from cds_service.fhir.identity import names_other_patient
 from cds_service.fhir.model import DecodedPayload, OperationOutcome, Resource, decode_payload
 from cds_service.fhir.templates import render_template
@@ -100,7 +99,7 @@ async def resolve_prefetch(
     context: Mapping[str, str],
     server: FhirServer | None,
     *,
-    deadline_seconds: float,
+    budget: ReadBudget,
     max_pages: int,
     no_server_reason: str = "no fhirServer in the request",
 ) -> ServiceData:
@@ -147,12 +146,7 @@ async def resolve_prefetch(
 
     if pending:
         results = await _run_all(
-            pending,
-            server,
-            patient_id,
-            deadline_seconds=deadline_seconds,
-            max_pages=max_pages,
-            no_server_reason=no_server_reason,
+            pending, server, patient_id, budget=budget, max_pages=max_pages, no_server_reason=no_server_reason
         )
         items.update(results)
 
@@ -218,18 +212,17 @@ async def _run_all(
     server: FhirServer | None,
     patient_id: str | None,
     *,
-    deadline_seconds: float,
+    budget: ReadBudget,
     max_pages: int,
     no_server_reason: str,
 ) -> dict[str, KeyData]:
-    deadline = time.monotonic() + deadline_seconds
     tasks = {
         asyncio.ensure_future(
-            _fetch(job, server, patient_id, deadline=deadline, max_pages=max_pages, no_server_reason=no_server_reason)
+            _fetch(job, server, patient_id, budget=budget, max_pages=max_pages, no_server_reason=no_server_reason)
         ): job
         for job in pending
     }
-    done, not_done = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+    done, not_done = await asyncio.wait(tasks, timeout=max(0.0, budget.seconds_left()))
     for task in not_done:
         task.cancel()
     if not_done:
@@ -249,7 +242,7 @@ async def _fetch(
     server: FhirServer | None,
     patient_id: str | None,
     *,
-    deadline: float,
+    budget: ReadBudget,
     max_pages: int,
     no_server_reason: str,
 ) -> KeyData:
@@ -262,8 +255,11 @@ async def _fetch(
         if pages >= max_pages:
             job.notes.append(f"stopped after {max_pages} pages; later results not read")
             return _keydata(job, complete=False)
+        if pages and budget.seconds_left() <= 0:  # decoding the last page used up the deadline
+            job.notes.append("deadline reached; later results not read")
+            return _keydata(job, complete=False)
         try:
-            body = await server.get(url, timeout=max(0.001, deadline - time.monotonic()))
+            body = await server.get(url, budget=budget)
         except FhirAccessError as error:
             return _partial_or_unavailable(job, str(error))
         payload = decode_payload(body)

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from starlette.responses import Response
 
 from cds_service.call import ContextValueError, HookCall
-from cds_service.fhir.client import FhirServer
+from cds_service.fhir.client import FhirServer, ReadBudget
 from cds_service.fhir.prefetch import RequiredDataUnavailableError, resolve_prefetch
 from cds_service.observability.metrics import Metrics
 from cds_service.registry import Registry, ServiceDefinition
@@ -112,6 +112,8 @@ def build_router(
             )
         tokens = _context_tokens(envelope)
         fhir, refusal = _fhir_server(envelope, http_client(), settings, trace.caller, metrics)
+        # One deadline and one byte budget for every FHIR read of this call (the guard's and the prefetch's).
+        budget = ReadBudget.starting_now(settings.fhir_deadline_seconds, settings.fhir_max_call_bytes)
         call = HookCall(
             service_id=service_id,
             hook=envelope.hook,
@@ -120,6 +122,7 @@ def build_router(
             now=clock(),
             settings=settings,
             fhir=fhir,
+            fhir_budget=budget,
         )
         # A service may decline a call before any data is fetched (CDS Hooks "trigger guard").
         try:
@@ -133,7 +136,7 @@ def build_router(
                 envelope.prefetch,
                 tokens,
                 fhir,
-                deadline_seconds=settings.fhir_deadline_seconds,
+                budget=budget,
                 max_pages=settings.fhir_max_pages,
                 no_server_reason=refusal,
             )
