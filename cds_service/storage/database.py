@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import (
@@ -25,6 +26,8 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from cds_service.storage.migrations import HEAD, current_revision, migrate
 from cds_service.storage.sqlite_files import guard_sqlite_files
@@ -89,6 +92,26 @@ audit_card = Table(
     Column("indicator", String(20), nullable=False),
     Column("summary", String(500), nullable=False),
 )
+
+
+def storable(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL (JSON may: "\u0000"); it is kept as U+FFFD so the row is stored at all."""
+    if value is None or "\x00" not in value:
+        return value
+    return value.replace("\x00", "\ufffd")
+
+
+def fitted(column: Column[Any], value: str | None) -> str | None:
+    """A text the column can hold: NUL replaced, cut to the column's length (PostgreSQL refuses longer values;
+    a hostile hookInstance or service id must not make its call's audit fail)."""
+    text = storable(value)
+    length = getattr(column.type, "length", None)
+    return text[:length] if text is not None and length else text
+
+
+# Failures that mean "the database cannot take this now" (503: down, gone, locked, pool exhausted), as opposed
+# to a bug or bad data (DataError, IntegrityError: 500, audited).
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError, OSError)
 
 
 def create_database(url: str) -> Engine:

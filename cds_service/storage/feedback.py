@@ -9,9 +9,8 @@ from typing import Any, Literal
 
 import msgspec
 from sqlalchemy import Engine, insert
-from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.storage.database import feedback, feedback_rejected
+from cds_service.storage.database import UNAVAILABLE_ERRORS, feedback, feedback_rejected, fitted, storable
 from cds_service.storage.errors import StoreUnavailableError
 
 
@@ -51,6 +50,9 @@ class FeedbackResult:
     rejected: tuple[str, ...]
 
 
+CARD_ID_MAX = 200  # the column's length; a card uuid is 36 characters
+
+
 class FeedbackBodyError(ValueError):
     pass
 
@@ -66,7 +68,7 @@ def parse_batch(body: bytes) -> list[msgspec.Raw]:
 
 def _validate(raw: msgspec.Raw) -> FeedbackItem:
     item = msgspec.json.decode(raw, type=FeedbackItem)
-    if not item.card.strip():
+    if not item.card.strip() or len(item.card) > CARD_ID_MAX:
         raise ValueError("card must be the card's uuid")
     if item.outcome == "accepted" and not item.acceptedSuggestions:
         raise ValueError("accepted feedback needs acceptedSuggestions (cds-fb-1)")
@@ -100,16 +102,16 @@ def _row(service_id: str, item: FeedbackItem, raw: msgspec.Raw, now: datetime) -
     coding = reason.reason if reason is not None else None
     accepted = [s.id for s in item.acceptedSuggestions or []]
     return {
-        "service_id": service_id,
-        "card_uuid": item.card,
+        "service_id": fitted(feedback.c.service_id, service_id),
+        "card_uuid": storable(item.card),
         "outcome": item.outcome,
         "outcome_timestamp": _normalise_timestamp(item.outcomeTimestamp),
-        "accepted_suggestions": json.dumps(accepted) if accepted else None,
-        "override_reason_system": coding.system if coding else None,
-        "override_reason_code": coding.code if coding else None,
-        "override_reason_display": coding.display if coding else None,
-        "override_comment": reason.userComment if reason else None,
-        "raw": bytes(raw).decode("utf-8", errors="replace"),
+        "accepted_suggestions": storable(json.dumps(accepted)) if accepted else None,
+        "override_reason_system": fitted(feedback.c.override_reason_system, coding.system) if coding else None,
+        "override_reason_code": fitted(feedback.c.override_reason_code, coding.code) if coding else None,
+        "override_reason_display": fitted(feedback.c.override_reason_display, coding.display) if coding else None,
+        "override_comment": storable(reason.userComment) if reason else None,
+        "raw": storable(bytes(raw).decode("utf-8", errors="replace")),
         "received_at": now,
     }
 
@@ -129,15 +131,15 @@ def store_feedback(engine: Engine, service_id: str, items: list[msgspec.Raw]) ->
             problems.append(problem)
             rejected_rows.append(
                 {
-                    "service_id": service_id,
-                    "problem": problem,
-                    "raw": bytes(raw).decode("utf-8", errors="replace"),
+                    "service_id": fitted(feedback_rejected.c.service_id, service_id),
+                    "problem": storable(problem),
+                    "raw": storable(bytes(raw).decode("utf-8", errors="replace")),
                     "received_at": now,
                 }
             )
     try:
         stored = _insert_all(engine, rows, rejected_rows)
-    except (SQLAlchemyError, OSError) as error:
+    except UNAVAILABLE_ERRORS as error:
         raise StoreUnavailableError(f"feedback database unavailable ({type(error).__name__})") from error
     return FeedbackResult(stored=stored, duplicates=len(rows) - stored, rejected=tuple(problems))
 
