@@ -302,3 +302,12 @@ def test_metrics_are_not_served_in_production_without_a_token(
 ) -> None:
     client = make_client(hooks_dir=CORE_HOOKS, **auth_settings(tmp_path, KEY))
     assert client.get("/metrics").status_code == 404
+
+
+def test_a_feedback_batch_is_bounded(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(feedback_max_items=20)
+    item = {"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-03-10T12:00:00Z"}
+    response = client.post(FEEDBACK, json={"feedback": [item] * 21})
+    assert response.status_code == 413
+    assert "more than 20 feedback items" in response.text
+    assert client.post(FEEDBACK, json={"feedback": [item] * 20}).json() == {"stored": 1, "duplicates": 19}
