@@ -126,7 +126,7 @@ def create_database(url: str) -> Engine:
             parsed,
             pool_pre_ping=True,
             pool_timeout=_POOL_TIMEOUT_SECONDS,
-            connect_args={"connect_timeout": _CONNECT_TIMEOUT_SECONDS} if postgres else {},
+            connect_args=_POSTGRES_CONNECT_ARGS if postgres else {},
         )
     migrate(engine)
     return engine
@@ -136,6 +136,16 @@ def create_database(url: str) -> Engine:
 # defaults (no connect timeout; 30 s for a pooled connection).
 _CONNECT_TIMEOUT_SECONDS = 3
 _POOL_TIMEOUT_SECONDS = 5
+# libpq: a connection whose server vanished (no reset, e.g. a dropped route) is found dead in ~20 s by TCP
+# keepalives and unacknowledged writes, instead of after the kernel's minutes.
+_POSTGRES_CONNECT_ARGS = {
+    "connect_timeout": _CONNECT_TIMEOUT_SECONDS,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
 
 
 def _sqlite_engine(parsed: URL) -> Engine:
