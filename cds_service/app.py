@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import gc
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,6 +32,7 @@ from cds_service.settings import Settings, load_settings
 from cds_service.spec.operation_outcome import build_operation_outcome
 from cds_service.storage.audit import AuditWriter
 from cds_service.storage.database import create_database
+from cds_service.storage.errors import StoreUnavailableError
 from cds_service.transport.auth import Authenticator, SandboxAuthenticator
 from cds_service.transport.baseline import build_baseline_router
 from cds_service.transport.errors import HttpProblem, internal_error_response, problem_response
@@ -53,6 +55,9 @@ def create_app(
 ) -> FastAPI:
     settings = settings or load_settings()
     configure_logging()
+    # A fatal signal (SIGSEGV, SIGBUS from a memory-mapped file truncated underneath) leaves a trace on stderr:
+    # code locations only, never request data.
+    faulthandler.enable()
     check_startup(settings)  # refuses to start (and says why) on an unsafe configuration
     pack = pack_for(settings)  # refuses to start on a rule pack that fails any check (or a bad site override)
     registry = load_registry(settings.hooks_dir, pack)  # refuses to start on a bad hooks file
@@ -126,7 +131,7 @@ def create_app(
         if settings.benchmark_endpoints:
             app.include_router(build_baseline_router(registry, settings.max_body_bytes), include_in_schema=False)
     _describe_service_ids(app, sorted(registry.services))
-    _install_error_handlers(app)
+    _install_error_handlers(app, retry_after_seconds=settings.storage_retry_after_seconds)
     if settings.cors_origins:
         # Explicit origins only, never credentials: the EHR's JWT is a header, not a cookie.
         app.add_middleware(
@@ -231,7 +236,18 @@ def _replay_store(settings: Settings) -> ReplayStore:
     return MemoryReplayStore()
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
+    @app.exception_handler(StoreUnavailableError)
+    async def _unavailable(_request: Request, error: StoreUnavailableError) -> Response:
+        log.error("store_unavailable", reason=str(error))
+        problem = HttpProblem(
+            503,
+            f"temporarily unavailable ({error}); retry later",
+            code="transient",
+            headers={"Retry-After": str(retry_after_seconds)},
+        )
+        return problem_response(problem)
+
     @app.exception_handler(HttpProblem)
     async def _problem(_request: Request, problem: HttpProblem) -> Response:
         return problem_response(problem)
@@ -242,6 +258,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             error.status_code,
             str(error.detail),
             code="not-found" if error.status_code == 404 else "not-supported",
+            headers=error.headers,  # Starlette's 405 names the allowed methods in Allow (RFC 9110 §15.5.6)
         )
         return problem_response(problem)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         default=8 * 1024 * 1024,
         gt=0,
         description="Largest accepted request body; larger bodies get 413.",
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Largest request line plus headers (431 beyond). Enforced by the server protocol "
+        "cds_service.transport.http_limits:BoundedHttpToolsProtocol, which reads this variable itself.",
     )
     fhir_deadline_seconds: float = Field(
         default=2.0,
@@ -89,6 +95,23 @@ class Settings(BaseSettings):
         default=False,
         description="Sandbox only: add POST /bench/decode-only/{id}, which decodes a hook request exactly as a "
         "call does and answers no cards (the benchmark's baseline).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Prometheus must send to read /metrics outside sandbox mode; without it "
+        "/metrics is not served there (404). Sandbox mode serves /metrics to its loopback clients.",
+    )
+    feedback_max_items: int = Field(
+        default=500, ge=1, description="Most feedback items accepted in one feedback call (more: 413)."
+    )
+    fhir_max_call_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        description="Byte budget of one hook call's FHIR fallback reads, all keys and pages together, counted "
+        "after decompression; what exceeds it is not read (that data is unavailable).",
+    )
+    storage_retry_after_seconds: int = Field(
+        default=5, ge=1, description="Retry-After of the 503 answered while the database or Redis is unavailable."
     )
     gc_gen0_threshold: int = Field(
         default=20000,

@@ -12,7 +12,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from cds_service.facts.units import UCUM
 from cds_service.facts.valuesets import ValueSet
-from cds_service.fhir.model import CodeableConcept, Dosage, MedicationRequest, Quantity, Timing
+from cds_service.fhir.model import CodeableConcept, Dosage, MedicationRequest, Quantity, Timing, TimingRepeat
 
 HOURS_PER_UNIT = {"s": Decimal(1) / 3600, "min": Decimal(1) / 60, "h": Decimal(1), "d": Decimal(24), "wk": Decimal(168)}
 MASS_TO_MG = {"mg": Decimal(1), "g": Decimal(1000), "ug": Decimal("0.001"), "mcg": Decimal("0.001")}
@@ -122,6 +122,9 @@ def _dose_mg(
     if quantity is None or quantity.value is None:
         return None, dosage.text or "no dose", "no doseQuantity: the dose cannot be verified"
     unit = (quantity.code if quantity.system == UCUM and quantity.code else quantity.unit or "").strip()
+    if not _plausible_number(quantity.value, smallest_exponent=_SMALLEST_DOSE_EXPONENT):
+        written = f"{quantity.value} {quantity.unit or quantity.code or ''}".strip()  # as sent: _fmt could overflow
+        return None, written, "dose value is not a plausible number: the dose cannot be verified"
     written = f"{_fmt(quantity.value)} {quantity.unit or quantity.code or ''}".strip()
     if quantity.comparator is not None:
         return None, written, "dose given with a comparator: cannot be verified"
@@ -151,8 +154,11 @@ def _timing(timing: Timing | None, codes: DrugCodes) -> tuple[Decimal | None, De
         return None, None, "no timing", "no timing: the daily amount cannot be verified"
     repeat = timing.repeat
     if repeat is not None and repeat.period is not None:
+        if not _usable_repeat(repeat):
+            problem = "timing values not usable (period > 0, frequency 1-1000)"
+            return None, None, f"every {repeat.period} {repeat.periodUnit}", problem
         hours = HOURS_PER_UNIT.get(repeat.periodUnit or "")
-        if hours is None or repeat.period <= 0:
+        if hours is None:
             return None, None, f"every {repeat.period} {repeat.periodUnit}", "timing period unit not usable"
         frequency = Decimal(repeat.frequencyMax or repeat.frequency or 1)
         shortest_period = repeat.period if repeat.periodMax is None else min(repeat.period, repeat.periodMax)
@@ -171,6 +177,27 @@ def _timing(timing: Timing | None, codes: DrugCodes) -> tuple[Decimal | None, De
                 return per_day_by_code, Decimal(24) / per_day_by_code, code, None
         return None, None, timing.code.text or "coded timing", "timing code not recognised"
     return None, None, "no repeat", "no timing.repeat or timing.code: the daily amount cannot be verified"
+
+
+# Bounds on numbers as written, so that no later Decimal step (x 24 / period, quantize) can overflow: a dose
+# outside 10^-6..10^7 (mg, g or mL), a period outside 10^-3..10^7 units or a frequency outside 1-1000 is not a
+# dose or a timing. Compared by exponent (Decimal.adjusted): arithmetic on 1e999999999 would itself overflow.
+_SMALLEST_DOSE_EXPONENT = -6
+_SMALLEST_PERIOD_EXPONENT = -3
+_LARGEST_EXPONENT = 6  # < 10^7
+_MAX_FREQUENCY = 1000
+
+
+def _plausible_number(value: Decimal, *, smallest_exponent: int) -> bool:
+    return value.is_finite() and (value.is_zero() or smallest_exponent <= value.adjusted() <= _LARGEST_EXPONENT)
+
+
+def _usable_repeat(repeat: TimingRepeat) -> bool:
+    periods = [p for p in (repeat.period, repeat.periodMax) if p is not None]
+    frequencies = [f for f in (repeat.frequency, repeat.frequencyMax) if f is not None]
+    return all(p > 0 and _plausible_number(p, smallest_exponent=_SMALLEST_PERIOD_EXPONENT) for p in periods) and all(
+        1 <= f <= _MAX_FREQUENCY for f in frequencies
+    )
 
 
 def _repeat_text(frequency: Decimal, period: Decimal, unit: str, fixed: bool) -> str:

@@ -32,7 +32,10 @@ def normalise(analyte: Analyte, quantity: Quantity) -> Normalised:
     if quantity.comparator is not None:
         raise UnitError(f"reported as {quantity.comparator}{quantity.value}, not an exact value")
     conversion = _conversion(analyte, quantity)
-    value = conversion.apply(quantity.value)
+    try:
+        value = conversion.apply(quantity.value)
+    except ArithmeticError as error:  # decimal Overflow/InvalidOperation: e.g. 1e999999999 in a unit with a factor
+        raise UnitError(f"{quantity.value} is not a usable number") from error
     low, high = analyte.plausible
     if not low <= value <= high:
         raise UnitError(f"{_fmt(value)} {analyte.display_unit} is outside the plausible range {low}–{high}")

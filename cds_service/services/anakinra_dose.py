@@ -179,7 +179,10 @@ def _original_orders(call: HookCall) -> dict[str, dict[str, Any]]:
     raw = call.context.get("draftOrders")
     if raw is None:
         return {}
-    bundle: Any = orjson.loads(bytes(raw))
+    try:
+        bundle: Any = orjson.loads(bytes(raw))
+    except orjson.JSONDecodeError:  # e.g. a number beyond a double (1e309): no original to copy fields from
+        return {}
     originals: dict[str, dict[str, Any]] = {}
     for entry in bundle.get("entry", []) if isinstance(bundle, dict) else []:
         resource = entry.get("resource") if isinstance(entry, dict) else None

@@ -15,6 +15,7 @@ IssueCode = Literal[
     "too-costly",
     "processing",
     "timeout",
+    "transient",
     "incomplete",
     "exception",
     "security",

@@ -10,7 +10,8 @@ from typing import Any, Literal
 import msgspec
 from sqlalchemy import Engine, insert
 
-from cds_service.storage.database import feedback, feedback_rejected
+from cds_service.storage.database import UNAVAILABLE_ERRORS, feedback, feedback_rejected, fitted, storable
+from cds_service.storage.errors import StoreUnavailableError
 
 
 class _Coding(msgspec.Struct):
@@ -49,6 +50,9 @@ class FeedbackResult:
     rejected: tuple[str, ...]
 
 
+CARD_ID_MAX = 200  # the column's length; a card uuid is 36 characters
+
+
 class FeedbackBodyError(ValueError):
     pass
 
@@ -58,11 +62,13 @@ def parse_batch(body: bytes) -> list[msgspec.Raw]:
         return msgspec.json.decode(body, type=_Batch).feedback
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise FeedbackBodyError(f"feedback body must be {{'feedback': [...]}}: {error}") from error
+    except RecursionError as error:
+        raise FeedbackBodyError("feedback body nests JSON too deeply") from error
 
 
 def _validate(raw: msgspec.Raw) -> FeedbackItem:
     item = msgspec.json.decode(raw, type=FeedbackItem)
-    if not item.card.strip():
+    if not item.card.strip() or len(item.card) > CARD_ID_MAX:
         raise ValueError("card must be the card's uuid")
     if item.outcome == "accepted" and not item.acceptedSuggestions:
         raise ValueError("accepted feedback needs acceptedSuggestions (cds-fb-1)")
@@ -77,7 +83,10 @@ def _normalise_timestamp(value: str) -> str:
         raise ValueError(f"outcomeTimestamp is not an RFC 3339 date-time: {value!r}") from error
     if parsed.tzinfo is None:
         raise ValueError("outcomeTimestamp needs a time zone (RFC 3339)")
-    return parsed.astimezone(UTC).isoformat()
+    try:
+        return parsed.astimezone(UTC).isoformat()
+    except OverflowError as error:  # 9999-12-31T23:59:59-05:00 is past the last UTC instant Python holds
+        raise ValueError(f"outcomeTimestamp is outside the representable range: {value!r}") from error
 
 
 def _reason(item: FeedbackItem) -> _OverrideReason | None:
@@ -93,16 +102,16 @@ def _row(service_id: str, item: FeedbackItem, raw: msgspec.Raw, now: datetime) -
     coding = reason.reason if reason is not None else None
     accepted = [s.id for s in item.acceptedSuggestions or []]
     return {
-        "service_id": service_id,
-        "card_uuid": item.card,
+        "service_id": fitted(feedback.c.service_id, service_id),
+        "card_uuid": storable(item.card),
         "outcome": item.outcome,
         "outcome_timestamp": _normalise_timestamp(item.outcomeTimestamp),
-        "accepted_suggestions": json.dumps(accepted) if accepted else None,
-        "override_reason_system": coding.system if coding else None,
-        "override_reason_code": coding.code if coding else None,
-        "override_reason_display": coding.display if coding else None,
-        "override_comment": reason.userComment if reason else None,
-        "raw": bytes(raw).decode("utf-8", errors="replace"),
+        "accepted_suggestions": storable(json.dumps(accepted)) if accepted else None,
+        "override_reason_system": fitted(feedback.c.override_reason_system, coding.system) if coding else None,
+        "override_reason_code": fitted(feedback.c.override_reason_code, coding.code) if coding else None,
+        "override_reason_display": fitted(feedback.c.override_reason_display, coding.display) if coding else None,
+        "override_comment": storable(reason.userComment) if reason else None,
+        "raw": storable(bytes(raw).decode("utf-8", errors="replace")),
         "received_at": now,
     }
 
@@ -116,17 +125,27 @@ def store_feedback(engine: Engine, service_id: str, items: list[msgspec.Raw]) ->
     for index, raw in enumerate(items):
         try:
             rows.append(_row(service_id, _validate(raw), raw, now))
-        except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as error:
-            problem = f"feedback[{index}]: {error}"
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError) as error:
+            reason = "JSON nested too deeply" if isinstance(error, RecursionError) else str(error)
+            problem = f"feedback[{index}]: {reason}"
             problems.append(problem)
             rejected_rows.append(
                 {
-                    "service_id": service_id,
-                    "problem": problem,
-                    "raw": bytes(raw).decode("utf-8", errors="replace"),
+                    "service_id": fitted(feedback_rejected.c.service_id, service_id),
+                    "problem": storable(problem),
+                    "raw": storable(bytes(raw).decode("utf-8", errors="replace")),
                     "received_at": now,
                 }
             )
+    try:
+        stored = _insert_all(engine, rows, rejected_rows)
+    except UNAVAILABLE_ERRORS as error:
+        raise StoreUnavailableError(f"feedback database unavailable ({type(error).__name__})") from error
+    return FeedbackResult(stored=stored, duplicates=len(rows) - stored, rejected=tuple(problems))
+
+
+def _insert_all(engine: Engine, rows: list[dict[str, Any]], rejected_rows: list[dict[str, Any]]) -> int:
+    """One transaction: every item of the call is kept, or none is (and the call is answered 503)."""
     stored = 0
     with engine.begin() as connection:
         for row in rows:
@@ -137,7 +156,7 @@ def store_feedback(engine: Engine, service_id: str, items: list[msgspec.Raw]) ->
             stored += len(inserted)
         if rejected_rows:
             connection.execute(insert(feedback_rejected), rejected_rows)
-    return FeedbackResult(stored=stored, duplicates=len(rows) - stored, rejected=tuple(problems))
+    return stored
 
 
 def _insert_ignoring_duplicates(engine: Engine) -> Any:

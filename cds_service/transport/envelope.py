@@ -44,6 +44,12 @@ class EnvelopeError(ValueError):
     pass
 
 
+# msgspec's limit is Python's recursion limit, counted from the caller's stack: about 950 levels for a hook
+# body. Every body nested up to this depth is decoded (tested); FHIR needs fewer than 20 levels.
+GUARANTEED_NESTING = 200
+TOO_DEEP = f"JSON nested too deeply (at least {GUARANTEED_NESTING} levels are accepted; FHIR needs fewer than 20)"
+
+
 _DECODER = msgspec.json.Decoder(Envelope)
 
 
@@ -54,6 +60,8 @@ def decode_envelope(body: bytes) -> Envelope:
         raise EnvelopeError(f"invalid hook request: {error}") from error
     except msgspec.DecodeError as error:
         raise EnvelopeError(f"request body is not valid JSON: {error}") from error
+    except RecursionError as error:
+        raise EnvelopeError(TOO_DEEP) from error
     if not envelope.hook or not envelope.hookInstance.strip():
         raise EnvelopeError("hook and hookInstance must be non-empty")
     if envelope.fhirAuthorization is not None and not envelope.fhirServer:
@@ -71,17 +79,14 @@ def check_context(envelope: Envelope) -> dict[str, str]:
         raw = envelope.context.get(name)
         if raw is None:
             continue
-        try:
-            value = msgspec.json.decode(raw)
-        except msgspec.DecodeError as error:  # pragma: no cover (the body already parsed as JSON)
-            raise EnvelopeError(f"context.{name} is not valid JSON") from error
+        value = _decode_field(raw, name)
         if not isinstance(value, str) or not value.strip():
             raise EnvelopeError(f"context.{name} must be a non-empty string")
         tokens[name] = value
     for name in ("selections",):
         raw = envelope.context.get(name)
         if raw is not None:
-            value = msgspec.json.decode(raw)
+            value = _decode_field(raw, name)
             if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
                 raise EnvelopeError(f"context.{name} must be an array of 'Type/id' strings")
     raw_orders = envelope.context.get("draftOrders")
@@ -90,3 +95,12 @@ def check_context(envelope: Envelope) -> dict[str, str]:
     if raw_orders is not None and not bytes(raw_orders).lstrip().startswith(b"{"):
         raise EnvelopeError("context.draftOrders must be a FHIR Bundle")
     return tokens
+
+
+def _decode_field(raw: msgspec.Raw, name: str) -> object:
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as error:  # pragma: no cover (the body already parsed as JSON)
+        raise EnvelopeError(f"context.{name} is not valid JSON") from error
+    except RecursionError as error:  # decoded from a deeper stack than the envelope was
+        raise EnvelopeError(f"context.{name}: {TOO_DEEP}") from error

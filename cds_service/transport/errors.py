@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from starlette.responses import Response
 
@@ -14,10 +14,18 @@ FHIR_JSON = "application/fhir+json"
 class HttpProblem(Exception):
     """Raised anywhere in transport to answer with `status` and an OperationOutcome."""
 
-    def __init__(self, status: int, messages: Sequence[str] | str, *, code: IssueCode) -> None:
+    def __init__(
+        self,
+        status: int,
+        messages: Sequence[str] | str,
+        *,
+        code: IssueCode,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.status = status
         self.messages = (messages,) if isinstance(messages, str) else tuple(messages)
         self.code: IssueCode = code
+        self.headers = dict(headers or {})  # e.g. Allow on 405, Retry-After on 503
         super().__init__("; ".join(self.messages))
 
 
@@ -25,7 +33,7 @@ def problem_response(problem: HttpProblem) -> Response:
     if problem.status == 401:
         return Response(status_code=401)
     body = build_operation_outcome(problem.messages, code=problem.code)
-    return Response(content=body, status_code=problem.status, media_type=FHIR_JSON)
+    return Response(content=body, status_code=problem.status, media_type=FHIR_JSON, headers=problem.headers)
 
 
 def internal_error_response() -> Response:

@@ -40,7 +40,14 @@ HOOK_REQUEST = {
                 "patientId": {"type": "string", "minLength": 1},
                 "encounterId": {"type": "string"},
                 "selections": {"type": "array", "items": {"type": "string"}},
-                "draftOrders": {"type": "object"},
+                "draftOrders": {
+                    "type": "object",
+                    "required": ["resourceType"],
+                    "properties": {
+                        "resourceType": {"const": "Bundle"},
+                        "entry": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
             },
             "additionalProperties": True,
         },
@@ -76,16 +83,27 @@ def _errors(*codes: int) -> dict[str, Any]:
     }
 
 
+# Pydantic's own "#/$defs/..." references do not resolve once the schema sits inside an OpenAPI document:
+# they point at components/schemas instead, and with_service_ids() puts the definitions there.
+_REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+def _response_schema() -> tuple[dict[str, Any], dict[str, Any]]:
+    schema = CdsResponse.model_json_schema(ref_template=_REF_TEMPLATE)
+    definitions = schema.pop("$defs", {})
+    return schema, {"CdsResponse": schema, **definitions}
+
+
 def call_openapi() -> dict[str, Any]:
     return {
         "requestBody": {"required": True, "content": {"application/json": {"schema": HOOK_REQUEST}}},
         "responses": {
             "200": {
                 "description": "cards",
-                "content": {"application/json": {"schema": CdsResponse.model_json_schema()}},
+                "content": {"application/json": {"schema": {"$ref": _REF_TEMPLATE.format(model="CdsResponse")}}},
             },
             "401": {"description": "unauthorized (bare)"},
-            **_errors(400, 404, 412, 413),
+            **_errors(400, 404, 412, 413, 503),
         },
     }
 
@@ -96,13 +114,15 @@ def feedback_openapi() -> dict[str, Any]:
         "responses": {
             "200": {"description": "stored"},
             "401": {"description": "unauthorized (bare)"},
-            **_errors(400, 404, 413),
+            **_errors(400, 404, 413, 503),
         },
     }
 
 
 def with_service_ids(schema: dict[str, Any], service_ids: list[str]) -> dict[str, Any]:
-    """Name the served ids in the `service_id` path parameter (clients and fuzzers see real ids)."""
+    """Name the served ids in the `service_id` path parameter (clients and fuzzers see real ids), and add the
+    response models' definitions the operations refer to."""
+    schema.setdefault("components", {}).setdefault("schemas", {}).update(_response_schema()[1])
     for path, operations in schema.get("paths", {}).items():
         if "{service_id}" not in path:
             continue
