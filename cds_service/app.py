@@ -205,7 +205,7 @@ def _mount_sandbox(
     from cds_service.sandbox.smart_auth import sandbox_smart_auth
 
     # The test SMART authorization server first: its .well-known route sits under the FHIR base.
-    auth = sandbox_smart_auth(app_client, clock=clock, fhir_base_path=SANDBOX_FHIR_PATH)
+    auth = app.state.smart_auth = sandbox_smart_auth(app_client, clock=clock, fhir_base_path=SANDBOX_FHIR_PATH)
     app.include_router(auth.router(), include_in_schema=False)
     app.include_router(
         build_fhir_router(clock=clock),
