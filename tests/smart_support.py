@@ -1,6 +1,6 @@
 """In-process harness for the SMART app and the sandbox's test authorization server: one app, whose
-outbound HTTP (discovery, token, FHIR) goes back into the same app through an ASGI transport, and a
-clock the test moves."""
+outbound HTTP (discovery, token, FHIR) goes back into the same app through an ASGI transport (or to
+`extra_routes`, which may answer or rewrite a request), and a clock the test moves."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def query(url: str) -> dict[str, str]:
 def harness(
     database_url: str,
     *,
-    extra_routes: Callable[[httpx.Request], httpx.Response | None] | None = None,
+    extra_routes: Callable[[httpx.Request], httpx.Response | httpx.Request | None] | None = None,
     **overrides: Any,
 ) -> Iterator[Harness]:
     clock = Clock()
@@ -89,11 +89,11 @@ def harness(
     class Recording(httpx.AsyncBaseTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             outbound.append(request)
-            if extra_routes is not None:
-                answer = extra_routes(request)
-                if answer is not None:
-                    return answer
-            return await inner.handle_async_request(request)
+            answer = extra_routes(request) if extra_routes is not None else None
+            if isinstance(answer, httpx.Response):
+                return answer
+            # A request in return: forwarded into the app (e.g. rewritten as a proxy would).
+            return await inner.handle_async_request(answer or request)
 
     http = httpx.AsyncClient(transport=Recording())
     # The test client's host is not loopback, so the redirect URI is registered exactly (as in production).
