@@ -33,7 +33,9 @@ if not (CHROMIUM and CHROMEDRIVER):
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -321,6 +323,17 @@ def test_card_link_launches_the_app_and_draws_the_charts(
     assert browser.execute_script("return window.innerWidth") == width
     assert sideways_overflow(browser) == 0
     browser.save_screenshot(str(screenshot_path(tmp_path, f"app-{width}.png")))
+
+    # Keyboard: the first Tab reaches the skip link, which moves focus to the charts; sets fold with Enter.
+    browser.execute_script("window.scrollTo(0, 0); document.activeElement.blur()")
+    ActionChains(browser).send_keys(Keys.TAB).perform()
+    assert browser.switch_to.active_element.get_attribute("class") == "skip"
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    WebDriverWait(browser, 5).until(lambda d: d.switch_to.active_element.get_attribute("id") == "charts-heading")
+    first_set = browser.find_element(By.CSS_SELECTOR, "details.set")
+    browser.execute_script("arguments[0].querySelector('summary').focus()", first_set)
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    WebDriverWait(browser, 5).until(lambda d: first_set.get_attribute("open") is None)
 
 
 def test_app_without_a_session_says_how_to_start(server: tuple[ServerProcess, str], browser: WebDriver) -> None:

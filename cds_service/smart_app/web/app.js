@@ -67,7 +67,7 @@ function render(data) {
   renderMore(workup, data);
   $("#zone").textContent = workup.timezone;
   const status = $("#status");
-  status.textContent = `Read from ${data.fhirServer} at ${localTime(workup.asOf)} (${workup.timezone}).`;
+  status.textContent = `Patient ${data.patient.id}: read from ${data.fhirServer} at ${localTime(workup.asOf)} (${workup.timezone}).`;
   status.className = "muted";
   document.title = `MAS work-up: ${data.patient.name || data.patient.id}`;
   document.body.dataset.ready = "true";
@@ -80,7 +80,8 @@ function renderBanner(data) {
     + `<span>ID <span id="patient-id">${escapeHtml(p.id)}</span></span>`
     + `<span>${escapeHtml(p.gender || "sex not recorded")}</span>`
     + `<span>born ${escapeHtml(p.birthDate || "unknown")}</span>`;
-  banner.hidden = false;
+  // need_patient_banner false: the EHR shows its own banner around the app (SMART App Launch 2.x).
+  banner.hidden = data.needPatientBanner === false;
 }
 
 function renderDecision(workup, data) {
