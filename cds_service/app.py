@@ -124,12 +124,12 @@ def create_app(
     app_client = client_registration(settings, sandbox_fhir_path=SANDBOX_FHIR_PATH)  # None: the app is not mounted
     if settings.sandbox:
         _mount_sandbox(app, registry=registry, engine=engine, clock=clock, app_client=app_client)
+        if settings.benchmark_endpoints:
+            app.include_router(build_baseline_router(registry, settings.max_body_bytes), include_in_schema=False)
     if app_client is not None:
         mount_smart_app(
             app, client=app_client, settings=settings, registry=registry, http=current_http_client, clock=clock
         )
-        if settings.benchmark_endpoints:
-            app.include_router(build_baseline_router(registry, settings.max_body_bytes), include_in_schema=False)
     _describe_service_ids(app, sorted(registry.services))
     _install_error_handlers(app)
     if settings.cors_origins:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -352,3 +353,25 @@ def test_scope_helpers() -> None:
     assert readable_types(["user/Observation.rs", "system/Patient.rs"]) == {"Observation"}
     digest = base64.urlsafe_b64encode(hashlib.sha256(b"abc").digest()).rstrip(b"=").decode()
     assert s256("abc") == digest
+
+
+def test_outside_sandbox_the_app_is_mounted_when_registered_and_the_test_ehr_never(
+    make_client: Any, tmp_path: Path
+) -> None:
+    from tests.jwt_helpers import auth_settings, es384
+
+    production = auth_settings(tmp_path, es384())
+    plain = make_client(**production, benchmark_endpoints=True)
+    assert plain.get("/app/launch", params={"iss": "https://ehr.example/fhir"}).status_code == 404
+    registered = make_client(
+        **production,
+        benchmark_endpoints=True,
+        app_client_id="mas-workup",
+        app_client_secret="s",
+        app_issuers=["https://ehr.example/fhir"],
+    )
+    refused = registered.get("/app/launch", params={"iss": "https://other.example/fhir", "launch": "x"})
+    assert refused.status_code == 400  # mounted, and the unknown iss refused
+    for sandbox_only in ("/sandbox/fhir/.well-known/smart-configuration", "/sandbox/auth/authorize", "/sandbox"):
+        assert registered.get(sandbox_only).status_code == 404
+    assert registered.post("/bench/decode-only/mas-screen", json={}).status_code == 404  # sandbox only
