@@ -29,6 +29,8 @@ from cds_service.rulepack.selection import pack_for
 from cds_service.security.mode import check_startup
 from cds_service.security.replay import MemoryReplayStore, ReplayStore
 from cds_service.settings import Settings, load_settings
+from cds_service.smart_app.config import AppClient, client_registration
+from cds_service.smart_app.mount import mount_smart_app
 from cds_service.spec.operation_outcome import build_operation_outcome
 from cds_service.storage.audit import AuditWriter
 from cds_service.storage.database import create_database
@@ -126,10 +128,15 @@ def create_app(
             audit_writer=audit_writer,
         )
     )
+    app_client = client_registration(settings, sandbox_fhir_path=SANDBOX_FHIR_PATH)  # None: the app is not mounted
     if settings.sandbox:
-        _mount_sandbox(app, registry=registry, engine=engine, clock=clock)
+        _mount_sandbox(app, registry=registry, engine=engine, clock=clock, app_client=app_client)
         if settings.benchmark_endpoints:
             app.include_router(build_baseline_router(registry, settings.max_body_bytes), include_in_schema=False)
+    if app_client is not None:
+        mount_smart_app(
+            app, client=app_client, settings=settings, registry=registry, http=current_http_client, clock=clock
+        )
     _describe_service_ids(app, sorted(registry.services))
     _install_error_handlers(app, retry_after_seconds=settings.storage_retry_after_seconds)
     if settings.cors_origins:
@@ -194,12 +201,25 @@ def _redis_ready(replay: ReplayStore) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-def _mount_sandbox(app: FastAPI, *, registry: Registry, engine: Engine, clock: Callable[[], datetime]) -> None:
+def _mount_sandbox(
+    app: FastAPI, *, registry: Registry, engine: Engine, clock: Callable[[], datetime], app_client: AppClient | None
+) -> None:
     """The sandbox page, its API and the fixture FHIR server: sandbox mode only, never in production."""
+    from fastapi import Depends
+
     from cds_service.sandbox.api import build_sandbox_router
     from cds_service.sandbox.fhir_server import build_fhir_router
+    from cds_service.sandbox.smart_auth import sandbox_smart_auth
 
-    app.include_router(build_fhir_router(clock=clock), prefix=SANDBOX_FHIR_PATH, include_in_schema=False)
+    # The test SMART authorization server first: its .well-known route sits under the FHIR base.
+    auth = app.state.smart_auth = sandbox_smart_auth(app_client, clock=clock, fhir_base_path=SANDBOX_FHIR_PATH)
+    app.include_router(auth.router(), include_in_schema=False)
+    app.include_router(
+        build_fhir_router(clock=clock),
+        prefix=SANDBOX_FHIR_PATH,
+        include_in_schema=False,
+        dependencies=[Depends(auth.fhir_access)],  # bearer tokens read only their patient's granted types
+    )
     app.include_router(
         build_sandbox_router(registry=registry, engine=engine, clock=clock, fhir_base_path=SANDBOX_FHIR_PATH),
         include_in_schema=False,

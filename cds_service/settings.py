@@ -122,6 +122,32 @@ class Settings(BaseSettings):
     gc_freeze: bool = Field(
         default=True, description="gc.freeze() after start-up, removing full-GC pauses from p99 latency."
     )
+    app_client_id: str | None = Field(
+        default=None,
+        description="OAuth client id of the SMART app 'MAS work-up' (/app) as registered with the EHR; setting it "
+        "mounts the app outside sandbox mode. The sandbox registers 'mas-workup-sandbox' when unset.",
+    )
+    app_client_secret: SecretStr | None = Field(
+        default=None,
+        description="The app's client secret (confidential client, client_secret_basic). Never sent to the "
+        "browser. The sandbox makes a random one per process when unset.",
+    )
+    app_redirect_uri: str | None = Field(
+        default=None,
+        description="The app's registered redirect URI; default <CDS_PUBLIC_BASE_URL>/app/callback (sandbox: "
+        "the request's own base URL).",
+    )
+    app_issuers: list[str] = Field(
+        default_factory=list,
+        description="FHIR base URLs (the launch `iss`) the app may launch against, as a JSON list; any other iss "
+        "is refused before anything is sent to it. The sandbox FHIR server is always allowed in sandbox mode.",
+    )
+    app_session_seconds: int = Field(
+        default=3600, ge=60, le=86400, description="How long an app session (its access token) is kept at most."
+    )
+    app_launch_seconds: int = Field(
+        default=600, ge=30, le=3600, description="How long a started launch may take to come back with a code."
+    )
 
     @field_validator("timezone")
     @classmethod
