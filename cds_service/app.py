@@ -27,13 +27,13 @@ from cds_service.registry import Registry, load_registry
 from cds_service.security.mode import check_startup
 from cds_service.security.replay import MemoryReplayStore, ReplayStore
 from cds_service.settings import Settings, load_settings
-from cds_service.spec.operation_outcome import build_operation_outcome
+from cds_service.spec.operation_outcome import Issue, build_operation_outcome
 from cds_service.storage.audit import AuditWriter
 from cds_service.storage.database import create_database
 from cds_service.transport.auth import Authenticator, SandboxAuthenticator
 from cds_service.transport.baseline import build_baseline_router
 from cds_service.transport.errors import HttpProblem, internal_error_response, problem_response
-from cds_service.transport.openapi import with_service_ids
+from cds_service.transport.openapi import with_service_endpoints
 from cds_service.transport.routes import build_router
 
 log = structlog.get_logger("cds_service")
@@ -53,7 +53,7 @@ def create_app(
     settings = settings or load_settings()
     configure_logging()
     check_startup(settings)  # refuses to start (and says why) on an unsafe configuration
-    registry = load_registry(settings.hooks_dir)  # refuses to start on a bad hooks file
+    registry = load_registry(settings.hooks_dir, settings.discovery_shape)  # refuses to start on a bad hooks file
     engine = create_database(settings.database_url)
     replay = _replay_store(settings)
     metrics = Metrics()
@@ -123,7 +123,7 @@ def create_app(
         _mount_sandbox(app, registry=registry, engine=engine, clock=clock)
         if settings.benchmark_endpoints:
             app.include_router(build_baseline_router(registry, settings.max_body_bytes), include_in_schema=False)
-    _describe_service_ids(app, sorted(registry.services))
+    _describe_endpoints(app, {e.id: e.hooks for e in registry.endpoints.values()})
     _install_error_handlers(app)
     if settings.cors_origins:
         # Explicit origins only, never credentials: the EHR's JWT is a header, not a cookie.
@@ -166,12 +166,12 @@ def _authenticator(settings: Settings, replay: ReplayStore, http: Callable[[], h
     return JwtAuthenticator(verifier)
 
 
-def _describe_service_ids(app: FastAPI, service_ids: list[str]) -> None:
+def _describe_endpoints(app: FastAPI, endpoints: dict[str, tuple[str, ...]]) -> None:
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = with_service_ids(default_openapi(), service_ids)
+            app.openapi_schema = with_service_endpoints(default_openapi(), endpoints)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -245,9 +245,21 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> Response:
-        return problem_response(HttpProblem(400, "request does not match the API", code="structure"))
+        return problem_response(HttpProblem(400, _validation_issues(error), code="structure"))
 
     app.add_middleware(CatchAllErrors)
+
+
+def _validation_issues(error: RequestValidationError) -> list[Issue]:
+    """FastAPI's validation errors as Issues: the field's path (`order.dose`) and what was expected."""
+    issues = []
+    for item in error.errors():
+        location = [str(part) for part in item.get("loc", ())]
+        if location and location[0] in ("body", "query", "path"):
+            location = location[1:]
+        path = ".".join(location)
+        issues.append(Issue(f"{path or 'request body'}: {item.get('msg', 'invalid')}", path or None))
+    return issues or [Issue("request body: does not match the API")]
 
 
 class CatchAllErrors:

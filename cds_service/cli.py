@@ -149,7 +149,7 @@ def _request(registry: Registry, case: FixtureCase | None, args: argparse.Namesp
         prefetch=prefetch,
         fhir_server=getattr(args, "fhir_server", None),
     )
-    return service.id, body
+    return registry.endpoint_id(service.id, hook), body
 
 
 def _find_case(args: argparse.Namespace, cases: Sequence[FixtureCase]) -> FixtureCase | None:

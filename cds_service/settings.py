@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "hooks",
         description="Folder with one JSON file per CDS service (its discovery entry).",
     )
+    discovery_shape: Literal["per-hook", "shared-id"] = Field(
+        default="per-hook",
+        description="How discovery lists a service with several hooks: one id per hook (every client reaches "
+        "every hook), or the spec's one shared id (clients that replace a service's earlier cards by id).",
+    )
     database_url: str = Field(
         default=f"sqlite:///{PROJECT_ROOT / 'var' / 'cds.sqlite3'}",
         description="SQLAlchemy URL for feedback and audit records (SQLite default, PostgreSQL by URL).",

@@ -70,8 +70,8 @@ def test_page_and_api(sandbox: TestClient) -> None:
             "order": {"dose": 100, "unit": "mg", "every_hours": 6, "route": "subcutaneous"},
         },
     ).json()
-    assert built["service"] == "anakinra-dose"
-    cards = sandbox.post("/cds-services/anakinra-dose", json=built["request"]).json()["cards"]
+    assert built["service"] == "anakinra-dose-order-sign"  # the id discovery lists for order-sign
+    cards = sandbox.post("/cds-services/anakinra-dose-order-sign", json=built["request"]).json()["cards"]
     assert cards[0]["indicator"] == "critical"
     assert sandbox.post("/sandbox/api/requests", json={"patient": "nobody", "hook": "patient-view"}).status_code == 404
     assert (

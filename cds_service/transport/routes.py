@@ -22,8 +22,9 @@ from cds_service.call import HookCall
 from cds_service.fhir.client import FhirServer
 from cds_service.fhir.prefetch import RequiredDataUnavailableError, resolve_prefetch
 from cds_service.observability.metrics import Metrics
-from cds_service.registry import Registry, ServiceDefinition
+from cds_service.registry import Endpoint, Registry
 from cds_service.settings import Settings
+from cds_service.spec.operation_outcome import Issue
 from cds_service.spec.response import Card, CdsResponse, DiscoveryResponse
 from cds_service.storage.audit import AuditCard, AuditRecord, AuditWriter
 from cds_service.storage.database import database_reachable
@@ -86,17 +87,24 @@ def build_router(
     async def _serve(service_id: str, request: Request, trace: _CallTrace) -> bytes:
         assert trace.caller is not None
         body = await read_body(request, settings.max_body_bytes)
-        service = _service_or_404(registry, service_id)
+        endpoint = _endpoint_or_404(registry, service_id)
+        service = endpoint.service
         envelope = _envelope(body)
         trace.hook, trace.hook_instance = envelope.hook, envelope.hookInstance
-        if envelope.hook not in service.hooks:
+        if envelope.hook not in endpoint.hooks:
             raise HttpProblem(
-                400, f"service '{service_id}' does not serve hook '{envelope.hook}'", code="not-supported"
+                400,
+                Issue(
+                    f"hook: expected {' or '.join(endpoint.hooks)} at /cds-services/{service_id}, got "
+                    f"'{envelope.hook}'; discovery lists the id for each hook",
+                    "hook",
+                ),
+                code="not-supported",
             )
         tokens = _context_tokens(envelope)
         fhir, refusal = _fhir_server(envelope, http_client(), settings, trace.caller, metrics)
         call = HookCall(
-            service_id=service_id,
+            service_id=service.id,
             hook=envelope.hook,
             hook_instance=envelope.hookInstance,
             context=envelope.context,
@@ -160,11 +168,11 @@ def build_router(
     async def feedback(service_id: str, request: Request) -> Response:
         await _authenticate(authenticator, request, f"/cds-services/{service_id}/feedback", metrics)
         body = await read_body(request, settings.max_body_bytes)
-        _service_or_404(registry, service_id)
+        _endpoint_or_404(registry, service_id)
         try:
             items = parse_batch(body)
         except FeedbackBodyError as error:
-            raise HttpProblem(400, str(error), code="structure") from error
+            raise HttpProblem(400, error.issue, code="structure") from error
         result = await to_thread.run_sync(store_feedback, engine, service_id, items)
         log.info(
             "feedback",
@@ -226,25 +234,25 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _service_or_404(registry: Registry, service_id: str) -> ServiceDefinition:
-    service = registry.get(service_id)
-    if service is None:
+def _endpoint_or_404(registry: Registry, service_id: str) -> Endpoint:
+    endpoint = registry.endpoint(service_id)
+    if endpoint is None:
         raise HttpProblem(404, f"no CDS service with id '{service_id}'", code="not-found")
-    return service
+    return endpoint
 
 
 def _envelope(body: bytes) -> Envelope:
     try:
         return decode_envelope(body)
     except EnvelopeError as error:
-        raise HttpProblem(400, str(error), code="structure") from error
+        raise HttpProblem(400, error.issues, code="structure") from error
 
 
 def _context_tokens(envelope: Envelope) -> dict[str, str]:
     try:
         return check_context(envelope)
     except EnvelopeError as error:
-        raise HttpProblem(400, str(error), code="required") from error
+        raise HttpProblem(400, error.issues, code="required") from error
 
 
 def _fhir_server(
@@ -268,4 +276,6 @@ def _fhir_server(
             on_request=lambda ok: metrics.fhir_calls.labels("ok" if ok else "failed").inc(),
         ), ""
     except ValueError as error:
-        raise HttpProblem(400, str(error), code="value") from error
+        raise HttpProblem(
+            400, Issue(f"fhirServer: expected an http(s) URL, got {base!r}", "fhirServer"), code="value"
+        ) from error
