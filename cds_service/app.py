@@ -14,7 +14,6 @@ import httpx
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -32,6 +31,7 @@ from cds_service.storage.audit import AuditWriter
 from cds_service.storage.database import create_database
 from cds_service.transport.auth import Authenticator, SandboxAuthenticator
 from cds_service.transport.baseline import build_baseline_router
+from cds_service.transport.cors import ALLOWED_HEADERS, ALLOWED_METHODS, LOOPBACK_ORIGIN, OutcomeCorsMiddleware
 from cds_service.transport.errors import HttpProblem, internal_error_response, problem_response
 from cds_service.transport.openapi import with_service_endpoints
 from cds_service.transport.routes import build_router
@@ -125,14 +125,17 @@ def create_app(
             app.include_router(build_baseline_router(registry, settings.max_body_bytes), include_in_schema=False)
     _describe_endpoints(app, {e.id: e.hooks for e in registry.endpoints.values()})
     _install_error_handlers(app)
-    if settings.cors_origins:
-        # Explicit origins only, never credentials: the EHR's JWT is a header, not a cookie.
+    if settings.cors_origins or settings.sandbox:
+        # Explicit origins only, never credentials: the EHR's JWT is a header, not a cookie. In sandbox mode
+        # (loopback only) a browser client run on this machine, e.g. the official CDS Hooks sandbox, may call
+        # every endpoint, the fixture FHIR server included.
         app.add_middleware(
-            CORSMiddleware,
+            OutcomeCorsMiddleware,
             allow_origins=settings.cors_origins,
+            allow_origin_regex=LOOPBACK_ORIGIN if settings.sandbox else None,
             allow_credentials=False,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_methods=ALLOWED_METHODS,
+            allow_headers=ALLOWED_HEADERS,
         )
     app.add_middleware(StatusCounter, metrics=metrics)
     return app
