@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +16,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +30,7 @@ from cds_service.security.mode import check_startup
 from cds_service.security.replay import MemoryReplayStore, ReplayStore
 from cds_service.settings import Settings, load_settings
 from cds_service.spec.operation_outcome import Issue, build_operation_outcome
+from cds_service.startup import StartupError, describe, exit_on_startup_error
 from cds_service.storage.audit import AuditWriter
 from cds_service.storage.database import create_database
 from cds_service.transport.auth import Authenticator, SandboxAuthenticator
@@ -49,12 +53,28 @@ def create_app(
     *,
     clock: Callable[[], datetime] = _utc_now,
     http_client: httpx.AsyncClient | None = None,
+    log_level: int = logging.INFO,
 ) -> FastAPI:
-    settings = settings or load_settings()
-    configure_logging()
+    """The app. Without `settings` it is a server start (`uvicorn --factory`, `make run`, `cds-service serve`):
+    settings come from the environment, and a configuration the service refuses is one line on stderr and
+    exit status 2. With `settings` (tests, the CLI) a refusal is raised as StartupError."""
+    if settings is None:
+        with exit_on_startup_error():
+            return _build_app(load_settings(), clock=clock, http_client=http_client, log_level=log_level)
+    return _build_app(settings, clock=clock, http_client=http_client, log_level=log_level)
+
+
+def _build_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime],
+    http_client: httpx.AsyncClient | None,
+    log_level: int,
+) -> FastAPI:
+    configure_logging(level=log_level)
     check_startup(settings)  # refuses to start (and says why) on an unsafe configuration
     registry = load_registry(settings.hooks_dir, settings.discovery_shape)  # refuses to start on a bad hooks file
-    engine = create_database(settings.database_url)
+    engine = _database(settings.database_url)
     replay = _replay_store(settings)
     metrics = Metrics()
     audit_writer = AuditWriter(engine)
@@ -139,6 +159,16 @@ def create_app(
         )
     app.add_middleware(StatusCounter, metrics=metrics)
     return app
+
+
+def _database(url: str) -> Engine:
+    try:
+        return create_database(url)
+    except (SQLAlchemyError, ImportError, OSError) as error:
+        shown = url
+        with contextlib.suppress(Exception):
+            shown = make_url(url).render_as_string(hide_password=True)
+        raise StartupError(f"database {shown} not usable: {describe(error)} (CDS_DATABASE_URL)") from error
 
 
 def _authenticator(settings: Settings, replay: ReplayStore, http: Callable[[], httpx.AsyncClient]) -> Authenticator:

@@ -32,6 +32,7 @@ from cds_service.call import HookCall
 from cds_service.fhir.prefetch import PrefetchSpec, ServiceData
 from cds_service.fhir.templates import is_allowed_token, template_tokens
 from cds_service.spec.response import Card, DiscoveryService
+from cds_service.startup import StartupError
 
 SPEC_VERSION = "2.0.1"
 KNOWN_HOOKS = frozenset({"patient-view", "order-select", "order-sign"})
@@ -48,7 +49,7 @@ Handler = Callable[[HookCall, ServiceData], Awaitable[HandlerResult]]
 Guard = Callable[[HookCall], Awaitable[bool]]
 
 
-class ServiceConfigError(Exception):
+class ServiceConfigError(StartupError):
     pass
 
 

@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from cds_service.data_paths import CHECKOUT_ROOT, data_dir, default_database_path
+
+PROJECT_ROOT = CHECKOUT_ROOT  # the checkout (tests and tools); the service reads its data via data_dir()
 
 
 class Settings(BaseSettings):
@@ -22,7 +24,7 @@ class Settings(BaseSettings):
         description="Sandbox mode: no EHR authentication; meant for loopback use with fixture data.",
     )
     hooks_dir: Path = Field(
-        default=PROJECT_ROOT / "hooks",
+        default_factory=lambda: data_dir("hooks"),
         description="Folder with one JSON file per CDS service (its discovery entry).",
     )
     discovery_shape: Literal["per-hook", "shared-id"] = Field(
@@ -31,7 +33,7 @@ class Settings(BaseSettings):
         "every hook), or the spec's one shared id (clients that replace a service's earlier cards by id).",
     )
     database_url: str = Field(
-        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'cds.sqlite3'}",
+        default_factory=lambda: f"sqlite:///{default_database_path()}",
         description="SQLAlchemy URL for feedback and audit records (SQLite default, PostgreSQL by URL).",
     )
     max_body_bytes: int = Field(
