@@ -119,7 +119,9 @@ def _build_app(
         title="MAS CDS Hooks service",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs" if settings.sandbox else None,
+        # No Swagger UI: FastAPI's /docs loads its assets from a CDN (blank offline) and would add a page of
+        # third-party script; /openapi.json stays for tools, and /sandbox fires real hooks (README, Sandbox).
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
