@@ -15,7 +15,11 @@ from cds_service.settings import Settings
 
 
 class ContextValueError(ValueError):
-    """A context field the service needs cannot be read (the transport answers 400 with this message)."""
+    """A context field the service needs cannot be read (the transport answers 400 naming the field)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field  # e.g. "context.draftOrders"
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,9 @@ class HookCall:
             return None
         payload = decode_payload(bytes(raw))
         if not payload.usable or payload.problems:
-            raise ContextValueError(f"context.{name} cannot be read: {'; '.join(payload.problems)}")
+            path = f"context.{name}"
+            problems = "; ".join(payload.problems) or "not a FHIR resource"
+            raise ContextValueError(path, f"{path}: expected a readable FHIR Bundle, got one that is not ({problems})")
         return payload
 
     async def read(self, relative_reference: str) -> DecodedPayload | None:

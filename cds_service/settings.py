@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from cds_service.data_paths import CHECKOUT_ROOT, data_dir, default_database_path
+
+PROJECT_ROOT = CHECKOUT_ROOT  # the checkout (tests and tools); the service reads its data via data_dir()
 
 
 class Settings(BaseSettings):
@@ -21,11 +24,16 @@ class Settings(BaseSettings):
         description="Sandbox mode: no EHR authentication; meant for loopback use with fixture data.",
     )
     hooks_dir: Path = Field(
-        default=PROJECT_ROOT / "hooks",
+        default_factory=lambda: data_dir("hooks"),
         description="Folder with one JSON file per CDS service (its discovery entry).",
     )
+    discovery_shape: Literal["per-hook", "shared-id"] = Field(
+        default="per-hook",
+        description="How discovery lists a service with several hooks: one id per hook (every client reaches "
+        "every hook), or the spec's one shared id (clients that replace a service's earlier cards by id).",
+    )
     database_url: str = Field(
-        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'cds.sqlite3'}",
+        default_factory=lambda: f"sqlite:///{default_database_path()}",
         description="SQLAlchemy URL for feedback and audit records (SQLite default, PostgreSQL by URL).",
     )
     max_body_bytes: int = Field(

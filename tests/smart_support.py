@@ -98,6 +98,9 @@ def harness(
     http = httpx.AsyncClient(transport=Recording())
     # The test client's host is not loopback, so the redirect URI is registered exactly (as in production).
     overrides.setdefault("app_redirect_uri", f"{BASE}/app/callback")
+    # A generous FHIR deadline: these tests are about the OAuth flow and the app, not about timing, and the
+    # in-process FHIR server shares a loaded machine with everything else.
+    overrides.setdefault("fhir_deadline_seconds", 10.0)
     app = create_app(make_settings(database_url, **overrides), clock=clock, http_client=http)
     holder["app"] = app
     with TestClient(app, base_url=BASE) as client:

@@ -281,6 +281,12 @@ def test_card_link_launches_the_app_and_draws_the_charts(
     browser.switch_to.window(next(h for h in browser.window_handles if h != sandbox_tab))
     set_viewport(browser, width, height)
     WebDriverWait(browser, 20).until(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
+    # The charts are redrawn when the width changes: wait until they are drawn at this viewport's width.
+    WebDriverWait(browser, 10).until(
+        lambda d: d.execute_script(
+            "return document.body.dataset.chartsWidth === String(document.querySelector('#charts').clientWidth)"
+        )
+    )
 
     assert browser.current_url.startswith(f"{linked_server.url}/app/?s=")  # launched, authorized, landed
     assert browser.find_element(By.ID, "patient-id").text == "adult-sepsis-mas-82kg"
@@ -301,7 +307,10 @@ def test_card_link_launches_the_app_and_draws_the_charts(
         < float(lines["trial-no-sjia"].get_attribute("y1") or "nan")
         < float(lines["hlh2004"].get_attribute("y1") or "nan")
     )
-    label = ferritin.find_element(By.CSS_SELECTOR, "svg").get_attribute("aria-label") or ""
+    # Read in the page in one step: a resize may redraw the charts (and replace the elements) at any moment.
+    label = browser.execute_script(
+        "return document.querySelector(\"figure.chart[data-analyte='ferritin'] svg\").getAttribute('aria-label')"
+    )
     assert "Ferritin" in label and "8,450" in label and "trial criteria > 2,000 ng/mL" in label
     sets = browser.find_elements(By.CSS_SELECTOR, "details.set")
     assert len(sets) >= 8 and all(s.find_elements(By.CSS_SELECTOR, "tbody tr") for s in sets)

@@ -84,7 +84,7 @@ def actual_cards(client: TestClient, case: Any) -> list[dict[str, Any]]:
     assert service is not None
     order = load_order(case.order) if case.order else None
     body = build_request(PATIENTS[case.patient], service, hook=case.hook, now=FIXED_NOW, order=order)
-    response = client.post(f"/cds-services/{case.service}", json=body)
+    response = client.post(f"/cds-services/{REGISTRY.endpoint_id(case.service, case.hook)}", json=body)
     assert response.status_code == 200, response.text
     cards: list[dict[str, Any]] = response.json()["cards"]
     return cards

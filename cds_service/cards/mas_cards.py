@@ -76,9 +76,8 @@ def mas_card(
     suggestions += _workup_suggestions(evaluation, encounter_id, hook_instance)
     links: list[Link] = []
     if app_url:
-        links.append(
-            Link(label=APP_LINK_LABEL, url=app_url, type="smart", appContext=f"patient={evaluation.patient_id}")
-        )
+        # No appContext: the EHR launch carries the patient, and Oracle Health does not support appContext.
+        links.append(Link(label=APP_LINK_LABEL, url=app_url, type="smart"))
     links.append(trial_link(evaluation.rules.pack.protocol))
     return Card(
         uuid=stable_uuid(hook_instance, topic),

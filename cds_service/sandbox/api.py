@@ -114,7 +114,9 @@ def build_sandbox_router(
             raise HTTPException(404, f"service for {spec.hook} not loaded")
         order = _draft(spec.order) if spec.hook != "patient-view" else None
         if spec.hook != "patient-view" and order is None:
-            raise HTTPException(400, "order hooks need a draft order")
+            raise HTTPException(
+                400, f"order: missing; {spec.hook} needs a draft order (dose, unit, every_hours, route)"
+            )
         body = build_request(
             patient,
             service,
@@ -124,7 +126,8 @@ def build_sandbox_router(
             prefetch=spec.prefetch,
             fhir_server=None if spec.prefetch else str(request.base_url).rstrip("/") + fhir_base_path,
         )
-        return {"service": service.id, "request": body}
+        # The id discovery lists for this hook: the page calls what an EHR that read discovery would call.
+        return {"service": registry.endpoint_id(service.id, spec.hook), "request": body}
 
     @router.get("/sandbox/api/feedback")
     async def stored_feedback(card: str) -> list[dict[str, Any]]:

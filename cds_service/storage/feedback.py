@@ -10,8 +10,21 @@ from typing import Any, Literal
 import msgspec
 from sqlalchemy import Engine, insert
 
+from cds_service.spec.field_errors import field_issue, json_type
+from cds_service.spec.operation_outcome import Issue
 from cds_service.storage.database import UNAVAILABLE_ERRORS, feedback, feedback_rejected, fitted, storable
 from cds_service.storage.errors import StoreUnavailableError
+
+# What each field of a feedback item must hold (CDS Hooks 2.0 §Feedback; Epic's `overrideReasons`).
+EXPECTED = {
+    "feedback": "an array of feedback items",
+    "card": "the uuid of the card, as a string",
+    "outcome": '"accepted" or "overridden"',
+    "outcomeTimestamp": 'the time of the outcome as an RFC 3339 date-time string (e.g. "2026-03-10T12:00:00Z")',
+    "acceptedSuggestions": 'an array of {"id": <suggestion uuid>} objects',
+    "overrideReason": "an object with reason (a Coding) and/or userComment",
+    "overrideReasons": "an override reason object, or an array of them (Epic)",
+}
 
 
 class _Coding(msgspec.Struct):
@@ -47,31 +60,55 @@ class _Batch(msgspec.Struct):
 class FeedbackResult:
     stored: int
     duplicates: int
-    rejected: tuple[str, ...]
+    rejected: tuple[Issue, ...]
 
 
 CARD_ID_MAX = 200  # the column's length; a card uuid is 36 characters
 
 
 class FeedbackBodyError(ValueError):
-    pass
+    def __init__(self, issue: Issue) -> None:
+        self.issue = issue
+        super().__init__(issue.diagnostics)
 
 
 def parse_batch(body: bytes) -> list[msgspec.Raw]:
     try:
         return msgspec.json.decode(body, type=_Batch).feedback
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        raise FeedbackBodyError(f"feedback body must be {{'feedback': [...]}}: {error}") from error
     except RecursionError as error:
-        raise FeedbackBodyError("feedback body nests JSON too deeply") from error
+        too_deep = Issue("request body: not valid JSON here (nested too deeply for the decoder)", None, "structure")
+        raise FeedbackBodyError(too_deep) from error
+    except msgspec.ValidationError as error:  # a subclass of DecodeError: first
+        try:
+            document = msgspec.json.decode(body)
+        except msgspec.DecodeError as decode_error:  # typed decoding stops at the first wrong type
+            raise FeedbackBodyError(
+                Issue(f"request body: not valid JSON ({decode_error})", None, "structure")
+            ) from error
+        if not isinstance(document, dict):
+            wrong = Issue(
+                f'request body: expected an object {{"feedback": [...]}}, got {json_type(document)}', None, "structure"
+            )
+            raise FeedbackBodyError(wrong) from error
+        raise FeedbackBodyError(field_issue(error, expectations=EXPECTED)) from error
+    except msgspec.DecodeError as error:
+        raise FeedbackBodyError(Issue(f"request body: not valid JSON ({error})", None, "structure")) from error
+
+
+class _Rejected(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        self.field, self.message = field, message
+        super().__init__(message)
 
 
 def _validate(raw: msgspec.Raw) -> FeedbackItem:
     item = msgspec.json.decode(raw, type=FeedbackItem)
-    if not item.card.strip() or len(item.card) > CARD_ID_MAX:
-        raise ValueError("card must be the card's uuid")
+    if not item.card.strip():
+        raise _Rejected("card", f"expected {EXPECTED['card']}, got an empty string")
+    if len(item.card) > CARD_ID_MAX:
+        raise _Rejected("card", f"expected {EXPECTED['card']}, got {len(item.card)} characters")
     if item.outcome == "accepted" and not item.acceptedSuggestions:
-        raise ValueError("accepted feedback needs acceptedSuggestions (cds-fb-1)")
+        raise _Rejected("acceptedSuggestions", f"missing; accepted feedback needs {EXPECTED['acceptedSuggestions']}")
     _normalise_timestamp(item.outcomeTimestamp)
     return item
 
@@ -80,13 +117,30 @@ def _normalise_timestamp(value: str) -> str:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as error:
-        raise ValueError(f"outcomeTimestamp is not an RFC 3339 date-time: {value!r}") from error
+        raise _Rejected("outcomeTimestamp", f"expected {EXPECTED['outcomeTimestamp']}, got {value!r}") from error
     if parsed.tzinfo is None:
-        raise ValueError("outcomeTimestamp needs a time zone (RFC 3339)")
+        raise _Rejected("outcomeTimestamp", f"expected a time zone (RFC 3339), got {value!r}")
     try:
         return parsed.astimezone(UTC).isoformat()
     except OverflowError as error:  # 9999-12-31T23:59:59-05:00 is past the last UTC instant Python holds
-        raise ValueError(f"outcomeTimestamp is outside the representable range: {value!r}") from error
+        raise _Rejected(
+            "outcomeTimestamp", f"expected {EXPECTED['outcomeTimestamp']} within the years 1-9999, got {value!r}"
+        ) from error
+
+
+def _issue(index: int, raw: msgspec.Raw, error: Exception) -> Issue:
+    where = f"feedback[{index}]"
+    if isinstance(error, RecursionError):
+        return Issue(f"{where}: not valid JSON here (nested too deeply for the decoder)", where, "structure")
+    if isinstance(error, _Rejected):
+        return Issue(f"{where}.{error.field}: {error.message}", f"{where}.{error.field}", "value")
+    if isinstance(error, msgspec.ValidationError):
+        if not bytes(raw).lstrip().startswith(b"{"):
+            got = json_type(msgspec.json.decode(raw))
+            return Issue(f"{where}: expected a feedback object, got {got}", where, "structure")
+        prefixed = {f"{where}.{key}": text for key, text in EXPECTED.items()}
+        return field_issue(error, prefix=where, expectations=prefixed)
+    return Issue(f"{where}: {error}", where, "invalid")
 
 
 def _reason(item: FeedbackItem) -> _OverrideReason | None:
@@ -121,18 +175,17 @@ def store_feedback(engine: Engine, service_id: str, items: list[msgspec.Raw]) ->
     now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     rejected_rows: list[dict[str, Any]] = []
-    problems: list[str] = []
+    problems: list[Issue] = []
     for index, raw in enumerate(items):
         try:
             rows.append(_row(service_id, _validate(raw), raw, now))
         except (msgspec.DecodeError, msgspec.ValidationError, ValueError, RecursionError) as error:
-            reason = "JSON nested too deeply" if isinstance(error, RecursionError) else str(error)
-            problem = f"feedback[{index}]: {reason}"
+            problem = _issue(index, raw, error)
             problems.append(problem)
             rejected_rows.append(
                 {
                     "service_id": fitted(feedback_rejected.c.service_id, service_id),
-                    "problem": storable(problem),
+                    "problem": storable(problem.diagnostics),
                     "raw": storable(bytes(raw).decode("utf-8", errors="replace")),
                     "received_at": now,
                 }

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from starlette.responses import Response
 
-from cds_service.spec.operation_outcome import IssueCode, build_operation_outcome
+from cds_service.spec.operation_outcome import Issue, IssueCode, build_operation_outcome
 
 FHIR_JSON = "application/fhir+json"
 
@@ -17,13 +17,14 @@ class HttpProblem(Exception):
     def __init__(
         self,
         status: int,
-        messages: Sequence[str] | str,
+        messages: Sequence[str | Issue] | str | Issue,
         *,
         code: IssueCode,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.status = status
-        self.messages = (messages,) if isinstance(messages, str) else tuple(messages)
+        self.issues: tuple[str | Issue, ...] = (messages,) if isinstance(messages, str | Issue) else tuple(messages)
+        self.messages = tuple(str(issue) for issue in self.issues)
         self.code: IssueCode = code
         self.headers = dict(headers or {})  # e.g. Allow on 405, Retry-After on 503
         super().__init__("; ".join(self.messages))
@@ -32,7 +33,7 @@ class HttpProblem(Exception):
 def problem_response(problem: HttpProblem) -> Response:
     if problem.status == 401:
         return Response(status_code=401)
-    body = build_operation_outcome(problem.messages, code=problem.code)
+    body = build_operation_outcome(problem.issues, code=problem.code)
     return Response(content=body, status_code=problem.status, media_type=FHIR_JSON, headers=problem.headers)
 
 

@@ -25,8 +25,9 @@ from cds_service.call import ContextValueError, HookCall
 from cds_service.fhir.client import FhirServer, ReadBudget
 from cds_service.fhir.prefetch import RequiredDataUnavailableError, resolve_prefetch
 from cds_service.observability.metrics import Metrics
-from cds_service.registry import Registry, ServiceDefinition
+from cds_service.registry import Endpoint, Registry
 from cds_service.settings import Settings
+from cds_service.spec.operation_outcome import Issue
 from cds_service.spec.response import Card, CdsResponse, DiscoveryResponse
 from cds_service.storage.audit import AuditCard, AuditRecord, AuditWriter
 from cds_service.storage.database import database_ready
@@ -102,20 +103,27 @@ def build_router(
     async def _serve(service_id: str, request: Request, trace: _CallTrace) -> bytes:
         assert trace.caller is not None
         body = await read_body(request, settings.max_body_bytes)
-        service = _service_or_404(registry, service_id)
+        endpoint = _endpoint_or_404(registry, service_id)
+        service = endpoint.service
         require_utf8(body)
         envelope = _envelope(body)
         trace.hook, trace.hook_instance = envelope.hook, envelope.hookInstance
-        if envelope.hook not in service.hooks:
+        if envelope.hook not in endpoint.hooks:
             raise HttpProblem(
-                400, f"service '{service_id}' does not serve hook '{envelope.hook}'", code="not-supported"
+                400,
+                Issue(
+                    f"hook: expected {' or '.join(endpoint.hooks)} at /cds-services/{service_id}, got "
+                    f"'{envelope.hook}'; discovery lists the id for each hook",
+                    "hook",
+                ),
+                code="not-supported",
             )
         tokens = _context_tokens(envelope)
         fhir, refusal = _fhir_server(envelope, http_client(), settings, trace.caller, metrics)
         # One deadline and one byte budget for every FHIR read of this call (the guard's and the prefetch's).
         budget = ReadBudget.starting_now(settings.fhir_deadline_seconds, settings.fhir_max_call_bytes)
         call = HookCall(
-            service_id=service_id,
+            service_id=service.id,
             hook=envelope.hook,
             hook_instance=envelope.hookInstance,
             context=envelope.context,
@@ -130,7 +138,7 @@ def build_router(
             if service.guard is not None and not await service.guard(call):
                 return EMPTY_RESPONSE
         except ContextValueError as error:
-            raise HttpProblem(400, str(error), code="structure") from error
+            raise HttpProblem(400, Issue(str(error), error.field), code="structure") from error
         try:
             data = await resolve_prefetch(
                 service.prefetch,
@@ -148,7 +156,7 @@ def build_router(
         try:
             result = await service.handler(call, data)
         except ContextValueError as error:
-            raise HttpProblem(400, str(error), code="structure") from error
+            raise HttpProblem(400, Issue(str(error), error.field), code="structure") from error
         trace.cards = list(result.cards)
         trace.rule_versions = dict(result.rule_versions)
         return CdsResponse(cards=trace.cards).to_json()
@@ -205,12 +213,12 @@ def build_router(
     async def feedback(service_id: str, request: Request) -> Response:
         await _authenticate(authenticator, request, f"/cds-services/{service_id}/feedback", metrics)
         body = await read_body(request, settings.max_body_bytes)
-        _service_or_404(registry, service_id)
+        _endpoint_or_404(registry, service_id)
         require_utf8(body)
         try:
             items = parse_batch(body)
         except FeedbackBodyError as error:
-            raise HttpProblem(400, str(error), code="structure") from error
+            raise HttpProblem(400, error.issue, code="structure") from error
         if len(items) > settings.feedback_max_items:
             raise HttpProblem(
                 413, f"more than {settings.feedback_max_items} feedback items in one call", code="too-costly"
@@ -310,28 +318,33 @@ def require_utf8(body: bytes) -> None:
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise HttpProblem(400, f"request body is not valid UTF-8 (byte {error.start})", code="structure") from error
+        issue = Issue(
+            f"request body: not valid JSON (not valid UTF-8 at byte {error.start}; JSON is UTF-8, RFC 8259)",
+            None,
+            "structure",
+        )
+        raise HttpProblem(400, issue, code="structure") from error
 
 
-def _service_or_404(registry: Registry, service_id: str) -> ServiceDefinition:
-    service = registry.get(service_id)
-    if service is None:
+def _endpoint_or_404(registry: Registry, service_id: str) -> Endpoint:
+    endpoint = registry.endpoint(service_id)
+    if endpoint is None:
         raise HttpProblem(404, f"no CDS service with id '{service_id}'", code="not-found")
-    return service
+    return endpoint
 
 
 def _envelope(body: bytes) -> Envelope:
     try:
         return decode_envelope(body)
     except EnvelopeError as error:
-        raise HttpProblem(400, str(error), code="structure") from error
+        raise HttpProblem(400, error.issues, code="structure") from error
 
 
 def _context_tokens(envelope: Envelope) -> dict[str, str]:
     try:
         return check_context(envelope)
     except EnvelopeError as error:
-        raise HttpProblem(400, str(error), code="required") from error
+        raise HttpProblem(400, error.issues, code="required") from error
 
 
 def _fhir_server(
@@ -355,4 +368,6 @@ def _fhir_server(
             on_request=lambda ok: metrics.fhir_calls.labels("ok" if ok else "failed").inc(),
         ), ""
     except ValueError as error:
-        raise HttpProblem(400, str(error), code="value") from error
+        raise HttpProblem(
+            400, Issue(f"fhirServer: expected an http(s) URL, got {base!r}", "fhirServer"), code="value"
+        ) from error

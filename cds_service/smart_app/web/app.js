@@ -107,6 +107,7 @@ function renderCharts(workup, data) {
   $("#charts-section").hidden = false;
   for (const series of workup.series) chartFigure(container, series, start, end, data.labWindowHours);
   chartsDrawnAt = container.clientWidth;
+  document.body.dataset.chartsWidth = String(chartsDrawnAt);  // tests wait for the charts to match the width
 }
 
 // Charts are drawn at their real pixel width (text stays readable at 400 px), and again when it changes.
