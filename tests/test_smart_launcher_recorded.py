@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from cds_service.fhir.templates import encoded_query
 from cds_service.smart_app.oauth import discover, s256
-from cds_service.smart_app.workup import encoded_query
 from tests.smart_support import BASE, harness, query
 
 CAPTURES = Path(__file__).parent / "captures" / "smart-launcher-v2"

@@ -24,7 +24,7 @@ import msgspec
 from cds_service.fhir.client import FhirAccessError, FhirServer, ReadBudget
 from cds_service.fhir.identity import names_other_patient
 from cds_service.fhir.model import DecodedPayload, OperationOutcome, Resource, decode_payload
-from cds_service.fhir.templates import render_template
+from cds_service.fhir.templates import encoded_query, render_template
 
 
 class KeyStatus(Enum):
@@ -168,7 +168,9 @@ def _spec(specs: Sequence[PrefetchSpec], key: str) -> PrefetchSpec:
 def _first_url(spec: PrefetchSpec, context: Mapping[str, str], server: FhirServer | None) -> str | None:
     if server is None:
         return None
-    query = render_template(spec.template, context)
+    # Query values percent-encoded: the same search to any FHIR server, and safe through proxies that rewrite
+    # "//" in a URL (a code system such as http://loinc.org would otherwise become http:/loinc.org).
+    query = render_template(encoded_query(spec.template), context)
     return None if query is None else server.url_for(query)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import orjson
@@ -74,7 +73,7 @@ async def build_workup(
     banner, patient = await _read_patient(server, session.patient, budget=budget)
     notes = [f"{WHAT[kind]}: not granted by the EHR, so not read" for kind in WHAT if kind not in readable]
     wanted = tuple(
-        PrefetchSpec(s.key, encoded_query(s.template), s.required)
+        PrefetchSpec(s.key, s.template, s.required)  # the prefetch layer percent-encodes query values
         for s in specs
         if _resource_type(s.template) in readable - {"Patient"}
     )
@@ -148,18 +147,6 @@ def _display_name(body: bytes) -> str | None:
     given = [g for g in chosen.get("given", []) if isinstance(g, str)]
     family = chosen.get("family") if isinstance(chosen.get("family"), str) else None
     return " ".join([*given, *([family] if family else [])]) or None
-
-
-def encoded_query(template: str) -> str:
-    """The template with its query values percent-encoded (`http://loinc.org|x` → `http%3A%2F%2Floinc.org%7Cx`),
-    prefetch tokens kept. Same meaning to any FHIR server; and a proxy that collapses `//` in the URL (the
-    SMART reference launcher does) can no longer turn the code system into `http:/loinc.org` and find nothing.
-    """
-    path, mark, query = template.partition("?")
-    if not mark:
-        return template
-    pairs = (pair.partition("=") for pair in query.split("&"))
-    return path + "?" + "&".join(f"{name}={quote(value, safe='{}.,-_~*')}" for name, _, value in pairs)
 
 
 def _resource_type(template: str) -> str:
