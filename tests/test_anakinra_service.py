@@ -68,8 +68,8 @@ def test_overdose_is_critical_on_sign_and_warning_on_select(client: TestClient) 
     assert selected["indicator"] == "warning"
     assert signed["summary"].startswith("Anakinra 150 mg q6h: above protocol max 100 mg/dose")
     assert "MedicationRequest/" not in signed["detail"]  # no raw resource ids on a card (issue #13)
-    assert "about to be placed" in signed["detail"] and "becomes critical if signed" in selected["detail"]
-    assert "5 mg/kg/day × 82 kg = 410 mg/day, capped at 400 mg/day" in signed["detail"]
+    assert "would be placed as written" in signed["detail"] and "critical if signed unchanged" in selected["detail"]
+    assert "5 mg/kg/day × 82 kg = 410 mg/day, cap 400 → 400 ÷ 4 = 100 mg every 6 h (0.67 mL)" in signed["detail"]
 
 
 def test_overdose_suggests_the_same_order_with_the_protocol_dosage(client: TestClient) -> None:

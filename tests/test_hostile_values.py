@@ -75,7 +75,7 @@ def test_an_effective_time_at_the_edge_of_the_calendar_is_listed_not_fatal(
     edge["effectiveDateTime"] = when
     details = _details(make_client().post(DOSE, json=_dose_call(weights=[weight(30, obs_id="w-ok"), edge])))
     # Listed as not used, with its reason (by reason, not by raw resource id: cards name no ids).
-    assert "**Weights not used**" in details and ("no usable time" in details or "dated in the future" in details)
+    assert "**Weights not used:**" in details and ("no usable time" in details or "dated in the future" in details)
     assert "30 kg" in details  # the usable weight still makes the dose
 
 
@@ -87,7 +87,7 @@ def test_a_weight_beyond_any_decimal_range_is_listed_not_fatal(
     huge["valueQuantity"]["value"] = "NUMBER"
     body = _with_literal(_dose_call(weights=[weight(30, obs_id="w-ok"), huge]), "NUMBER", literal)
     details = _details(_post_raw(make_client(), DOSE, body))
-    assert "**Weights not used**" in details  # listed with its reason (cards name no raw resource ids)
+    assert "**Weights not used:**" in details  # listed with its reason (cards name no raw resource ids)
     assert "30 kg" in details
 
 

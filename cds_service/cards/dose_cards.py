@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import tzinfo
 from typing import Any
 
 from cds_service.cards.common import fit_summary, markdown_cell, overrides, source, stable_uuid, trial_link
 from cds_service.cards.fhir_out import ResourceBuildError, corrected_order
-from cds_service.cards.wording import for_card, number
+from cds_service.cards.wording import for_card, local, number
 from cds_service.facts.observations import SkippedResult
 from cds_service.rules.dosing.calculator import DoseNotCalculated, ProtocolDose, format_amount
 from cds_service.rules.dosing.order_check import Concern, OrderCheck
@@ -17,8 +18,8 @@ from cds_service.spec.response import Action, Card, Indicator, Suggestion
 
 # Why one overdose is a warning while drafting and critical at signing (issue #3): said on the card itself.
 SEVERITY_WHY = {
-    "order-select": "Shown as a warning while the order is drafted; it becomes critical if signed unchanged.",
-    "order-sign": "Critical at signing: the order is about to be placed as written.",
+    "order-select": "A warning while drafting; critical if signed unchanged.",
+    "order-sign": "Critical at signing: it would be placed as written.",
 }
 
 # Plain words, not emoji: EHR card panels often lack emoji fonts.
@@ -35,6 +36,7 @@ def order_check_card(
     hook_instance: str,
     protocol: Protocol,
     template: OrderTemplate,
+    zone: tzinfo,
     unused_weights: Sequence[SkippedResult] = (),
 ) -> Card | None:
     """One card per checked order; none when the order matches the protocol and nothing is missing.
@@ -44,7 +46,7 @@ def order_check_card(
         return None
     indicator = _indicator(check, hook)
     suggestion, build_note = _correction(check, original, order_name, order_key, hook_instance, template)
-    detail = _order_detail(check, order_name, build_note, unused_weights, protocol)
+    detail = _order_detail(check, order_name, build_note, unused_weights, protocol, zone)
     if check.overdose and hook in SEVERITY_WHY:
         detail += f"\n\n_{SEVERITY_WHY[hook]}_"
     return Card(
@@ -113,45 +115,64 @@ def _order_detail(
     build_note: str | None,
     unused_weights: Sequence[SkippedResult],
     rules: Protocol,
+    zone: tzinfo,
 ) -> str:
+    """Drafted against protocol (a 3-column table), the findings, the arithmetic in one line, the source; blocks
+    separated by blank lines."""
     d = check.drafted
     protocol = check.protocol
     n = format_amount
-    lines = [
-        f"**Order:** {markdown_cell(order_name)} — as drafted: {markdown_cell(d.dose_as_written)}, "
-        f"{markdown_cell(d.timing_as_written)}, {markdown_cell(d.route_as_written)}",
-        "",
-    ]
+    blocks = [f"**{markdown_cell(order_name)}**, as drafted against the protocol:"]
+    # As written when it was converted (mL or syringes: the conversion shows), else in mg.
+    shown_mg = d.per_dose_mg
+    per_dose = (
+        f"{n(shown_mg)} mg"
+        if shown_mg is not None and "(=" not in d.dose_as_written
+        else markdown_cell(d.dose_as_written)
+    )
+    per_day = f"{n(d.per_day_mg)} mg" if d.per_day_mg is not None else "not verifiable"
+    table = ["| | Drafted | Protocol |", "|---|---|---|"]
     if isinstance(protocol, ProtocolDose):
-        drafted_day = f"{n(d.per_day_mg)} mg" if d.per_day_mg is not None else "not verifiable"
-        lines += [
-            "| | Drafted | Protocol (NCT02780583) |",
-            "|---|---|---|",
-            f"| Per dose | {n(d.per_dose_mg) + ' mg' if d.per_dose_mg is not None else 'not verifiable'} | "
-            f"{n(protocol.per_dose_mg)} mg ({n(protocol.volume_ml)} mL) |",
+        table += [
+            f"| Per dose | {per_dose} | {n(protocol.per_dose_mg)} mg ({n(protocol.volume_ml)} mL) |",
+            f"| Per day | {per_day} | {n(protocol.per_day_mg)} mg (cap {n(protocol.band.max_mg_per_day)}) |",
             f"| Interval | {markdown_cell(d.timing_as_written)} | every {protocol.interval_hours} h |",
-            f"| Per day | {drafted_day} | {n(protocol.per_day_mg)} mg (cap {n(protocol.band.max_mg_per_day)} mg) |",
-            f"| Route | {markdown_cell(d.route_as_written)} | {rules.route} |",
-            "",
         ]
-    lines.append("**Findings**")
-    lines += [f"- {ICON[f.concern]} {markdown_cell(f.text)}" for f in check.findings]
-    lines.append("")
-    if isinstance(protocol, ProtocolDose):
-        lines.append("**Arithmetic**")
-        lines += [f"- {markdown_cell(step)}" for step in protocol.reasoning]
+        if d.subcutaneous is not True:  # a route other than the protocol's is also a finding below
+            table.append(f"| Route | {markdown_cell(d.route_as_written)} | {rules.route} |")
     else:
-        lines.append(
-            f"**Not calculated:** {protocol.reason}. Please record {protocol.needed}; absolute caps "
-            f"({n(rules.max_mg_per_dose)} mg per dose, {n(rules.max_mg_per_day_any_band)} mg/day) were still checked."
-        )
+        table += [
+            f"| Per dose | {per_dose} | ≤ {n(rules.max_mg_per_dose)} mg |",
+            f"| Per day | {per_day} | ≤ {n(rules.max_mg_per_day_any_band)} mg (any band) |",
+        ]
+    blocks.append("\n".join(table))
+    blocks.append("\n".join(f"- {ICON[f.concern]} {markdown_cell(f.text)}" for f in check.findings))
+    if isinstance(protocol, ProtocolDose):
+        blocks.append(f"**Arithmetic:** {markdown_cell(arithmetic(protocol, zone))}")
+    else:
+        blocks.append(f"**Not calculated:** {protocol.reason}; please record {protocol.needed}.")
     if unused_weights:
-        lines += ["", "**Weights not used**"]
-        lines += [f"- {markdown_cell(s.reason)}" for s in unused_weights]
+        reasons = "; ".join(sorted({s.reason for s in unused_weights}))
+        blocks.append(f"**Weights not used:** {markdown_cell(reasons)}.")
     if build_note:
-        lines += ["", f"_{build_note}_"]
-    lines += ["", f"Source: {for_card(rules.citation)} Off-label use; verify against local protocol."]
-    return "\n".join(lines)
+        blocks.append(f"_{build_note}_")
+    blocks.append(f"{rules.version.split('-')[0]} protocol; off-label: check local protocol.")
+    return "\n\n".join(blocks)
+
+
+def arithmetic(dose: ProtocolDose, zone: tzinfo) -> str:
+    """The protocol dose in one line, e.g. "82 kg (9 Mar 16:00), adult: 5 mg/kg/day × 82 kg = 410 mg/day, cap
+    400 → 400 ÷ 4 = 100 mg every 6 h (0.67 mL)"."""
+    n = format_amount
+    band = dose.band
+    who = "adult" if dose.adult else ("child" if dose.adult is False else "age unknown")
+    by_weight = band.mg_per_kg_per_day * dose.weight.value
+    capped = f", cap {n(band.max_mg_per_day)}" if dose.capped else ""
+    return (
+        f"{n(dose.weight.value)} kg ({local(dose.weight.when, zone)}), {who}: {n(band.mg_per_kg_per_day)} mg/kg/day × "
+        f"{n(dose.weight.value)} kg = {n(by_weight)} mg/day{capped} → {n(dose.exact_per_day_mg)} ÷ "
+        f"{dose.doses_per_day} = {n(dose.per_dose_mg)} mg every {dose.interval_hours} h ({n(dose.volume_ml)} mL)"
+    )
 
 
 def _correction(

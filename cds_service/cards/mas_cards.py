@@ -166,31 +166,31 @@ def _met_leaves(result: SetResult) -> Iterator[ItemResult]:
 
 
 def _detail(evaluation: MasEvaluation, anakinra_line: str | None, data_notes: Sequence[str], *, with_app: bool) -> str:
+    """Paragraphs and one table, separated by blank lines (every markdown renderer then keeps them apart)."""
     assessment = evaluation.assessment
     zone = evaluation.rules.zone
-    lines = [_lead(evaluation)]
+    blocks = [_lead(evaluation)]
     findings = decisive_values(evaluation)
     if findings:
-        lines += ["", "| Finding | Value | Time |", "|---|---|---|"]
-        lines += [f"| {f.label} | {markdown_cell(f.value)} | {wording.local(f.time, zone)} |" for f in findings]
-        lines.append("")
+        rows = [f"| {f.label} | {markdown_cell(f.value)} | {wording.local(f.time, zone)} |" for f in findings]
+        blocks.append("\n".join(["| Finding | Value | Time |", "|---|---|---|", *rows]))
     missing = [group.label for group in assessment.missing_workup]
     if missing:
         hours = int(evaluation.inputs.lab_window.total_seconds() // 3600)
         verb = "**Missing (last {h} h):**" if assessment.likely else "**Order to decide (none in {h} h):**"
-        lines.append(f"{verb.format(h=hours)} {wording.listing(missing)}.")
+        blocks.append(f"{verb.format(h=hours)} {wording.listing(missing)}.")
     if anakinra_line:
-        lines.append(anakinra_line)
+        blocks.append(anakinra_line)
     notes = [*data_notes]
     if assessment.skipped:
         count = len(assessment.skipped)
         notes.append(f"{count} result{'s' if count != 1 else ''} not used (status, unit or time)")
     if notes:
-        lines.append(f"**Not checked:** {markdown_cell('; '.join(notes))}.")
+        blocks.append(f"**Not checked:** {markdown_cell('; '.join(notes))}.")
     if with_app:
-        lines.append("Every criterion, value and trend: open the MAS work-up (link below).")
-    lines.append(f"Decision support, not a diagnosis. Times in {evaluation.rules.zone}.")
-    return "\n".join(lines)
+        blocks.append("Every criterion, value and trend: open the MAS work-up (link below).")
+    blocks.append(f"Decision support, not a diagnosis. Times in {evaluation.rules.zone}.")
+    return "\n\n".join(blocks)
 
 
 def _lead(evaluation: MasEvaluation) -> str:

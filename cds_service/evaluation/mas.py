@@ -91,7 +91,7 @@ class MasEvaluation:
         return AnakinraPlan(
             dose=calculate_protocol_dose(weight=weight, patient=self.patient, now=self.now, rules=self.rules.dosing),
             already_on_anakinra=next((order.order_id for order in active if order.anakinra.matched), None),
-            malignancy=f"{malignancy.text}, {malignancy.resource}" if malignancy else None,
+            malignancy=malignancy.text if malignancy else None,
             medication_list_available=medications is not None,
         )
 

@@ -124,6 +124,7 @@ async def handle(call: HookCall, data: ServiceData) -> HandlerResult:
             hook_instance=call.hook_instance,
             protocol=pack.protocol,
             template=pack.order,
+            zone=mas_rules.zone,
             unused_weights=measurements.skipped_for(A.WEIGHT),
         )
         if card is not None:
