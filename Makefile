@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench bench-instructions clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,14 @@ test: lint typecheck unit
 clean:
 	rm -rf $(VENV) var/*.sqlite3 .mypy_cache .pytest_cache .ruff_cache
 
-# The benchmark suite (a script, not timed tests): writes bench/results.md. Needs wrk (Debian package).
+# The benchmark suite (a script, not timed tests): writes bench/results.md and the README's block.
+# Needs wrk and valgrind (Debian packages; installed when missing).
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
 	PYTHONPATH=. $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Only the deterministic part: instructions per HTTP request under callgrind (~3 min).
+bench-instructions: $(STAMP)
+	command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
+	PYTHONPATH=. $(BIN)/python -m bench.run --instructions
