@@ -25,20 +25,29 @@ def available() -> bool:
     return shutil.which("valgrind") is not None and shutil.which("callgrind_control") is not None
 
 
-def command(out_dir: Path, argv: Sequence[str]) -> list[str]:
-    """`argv` under callgrind, writing one file per dump into `out_dir` (named by pid and part)."""
-    return [*VALGRIND, f"--callgrind-out-file={out_dir}/callgrind.out.%p", *argv]
+def command(out_dir: Path, argv: Sequence[str], *, separate_threads: bool = False) -> list[str]:
+    """`argv` under callgrind, writing one file per dump (and thread) into `out_dir`."""
+    threads = ["--separate-threads=yes"] if separate_threads else []
+    return [*VALGRIND, *threads, f"--callgrind-out-file={out_dir}/callgrind.out.%p", *argv]
 
 
 @dataclass(frozen=True)
 class Dump:
     name: str
-    path: Path
-    instructions: int
+    paths: tuple[Path, ...]  # one file per thread with --separate-threads=yes (main thread first), else one
+    per_thread: tuple[int, ...]
+
+    @property
+    def instructions(self) -> int:
+        return sum(self.per_thread)
+
+    @property
+    def path(self) -> Path:
+        return self.paths[0]
 
 
 def dump(pid: int, out_dir: Path, name: str, timeout: float = 120.0) -> Dump:
-    """Ask process `pid` for a dump named `name` and return its instruction total."""
+    """Ask process `pid` for a dump named `name` (unique) and return its instruction counts."""
     subprocess.run(  # noqa: S603 (fixed command line)
         ["callgrind_control", f"--dump={name}", str(pid)],  # noqa: S607
         check=True,
@@ -47,13 +56,31 @@ def dump(pid: int, out_dir: Path, name: str, timeout: float = 120.0) -> Dump:
     )
     deadline = time.monotonic() + timeout
     trigger = f"desc: Trigger: dump {name}\n"
+    settled = False
     while time.monotonic() < deadline:
-        for path in sorted(out_dir.glob(f"callgrind.out.{pid}.*")):
-            head = _head(path)
-            if trigger in head and "\nsummary: " in head:
-                return Dump(name, path, int(head.split("\nsummary: ", 1)[1].split()[0]))
+        found = sorted(
+            ((path, _summary(path)) for path in out_dir.glob(f"callgrind.out.{pid}.*") if trigger in _head(path)),
+            key=lambda item: _thread_number(item[0]),
+        )
+        if found and all(count is not None for _, count in found):
+            if settled:
+                return Dump(name, tuple(path for path, _ in found), tuple(count or 0 for _, count in found))
+            settled = True  # one more look: with one file per thread, they are written one after another
+            time.sleep(0.2)
+            continue
         time.sleep(0.05)
     raise TimeoutError(f"callgrind dump {name!r} of {pid} did not appear")
+
+
+def _summary(path: Path) -> int | None:
+    head = _head(path)
+    return int(head.split("\nsummary: ", 1)[1].split()[0]) if "\nsummary: " in head else None
+
+
+def _thread_number(path: Path) -> int:
+    """callgrind.out.PID.PART-TID with --separate-threads=yes (TID 1 is the main thread), else 1."""
+    tail = path.name.rsplit(".", 1)[-1]
+    return int(tail.split("-", 1)[1]) if "-" in tail else 1
 
 
 def _head(path: Path) -> str:

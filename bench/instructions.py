@@ -70,7 +70,7 @@ class CallgrindServer:
         # A fixed hash seed: set and dict iteration orders (and so the instructions) repeat between runs.
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0", **base_env(database_url)}
         self.process = subprocess.Popen(  # noqa: S603 (fixed command line)
-            callgrind.command(out_dir, argv),
+            callgrind.command(out_dir, argv, separate_threads=True),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -79,18 +79,19 @@ class CallgrindServer:
         )
         self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
 
-    def wait_ready(self, timeout: float = 600) -> None:
+    def wait_for(self, path: str, timeout: float = 600) -> None:
+        """Poll `path` until it answers 200."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError("the server under callgrind exited")
             try:
-                if self.request("GET", "/readyz", b"")[0] == 200:
+                if self.request("GET", path, b"")[0] == 200:
                     return
             except OSError:
                 self.connection.close()
-            time.sleep(0.5)
-        raise TimeoutError("the server under callgrind did not get ready")
+            time.sleep(0.2)
+        raise TimeoutError(f"the server under callgrind did not answer {path}")
 
     def request(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
         headers = {"Content-Type": "application/json"} if body else {}
@@ -118,13 +119,26 @@ class CallgrindServer:
                 self.process.wait()
 
 
+@dataclass(frozen=True)
+class Startup:
+    """Instructions from process start to the first answered discovery call: in the main thread (the
+    critical path) and in the other threads meanwhile (the warm-up thread); then on to /readyz."""
+
+    main_thread: int
+    other_threads: int
+    to_ready: int
+
+
 @contextmanager
-def callgrind_server(python: str, database_url: str) -> Iterator[CallgrindServer]:
+def callgrind_server(python: str, database_url: str) -> Iterator[tuple[CallgrindServer, Startup]]:
     with tempfile.TemporaryDirectory(prefix="cds-bench-callgrind-") as folder:
         server = CallgrindServer(python, database_url, Path(folder))
         try:
-            server.wait_ready()
-            yield server
+            server.wait_for("/cds-services")
+            first = callgrind.dump(server.process.pid, server.out_dir, "first-answer")
+            server.wait_for("/readyz")
+            ready = server.dump("ready")
+            yield server, Startup(first.per_thread[0], sum(first.per_thread[1:]), first.instructions + ready)
         finally:
             server.stop()
 
@@ -142,12 +156,16 @@ def measure(
     batches: int = 3,
     warm_up: int = 3,
     progress: Callable[[str], None] = print,
-) -> tuple[list[Measured], float]:
+) -> tuple[list[Measured], float, Startup]:
     """Instructions per call of each service and its decode-only baseline, at each prefetch size.
-    Also returns the idle rate (instructions per second with no requests) that was subtracted."""
+    Also returns the idle rate (instructions per second with no requests) that was subtracted, and the
+    start-up counts."""
     results: list[Measured] = []
-    with callgrind_server(python, database_url) as server:
-        server.dump("ready")
+    with callgrind_server(python, database_url) as (server, startup):
+        progress(
+            f"start-up to first discovery answer: {startup.main_thread / 1e9:.3f} G (main thread), "
+            f"{startup.other_threads / 1e9:.3f} G (other threads); to ready: {startup.to_ready / 1e9:.3f} G"
+        )
         idle_seconds = 3.0
         started = time.monotonic()
         time.sleep(idle_seconds)
@@ -172,7 +190,7 @@ def measure(
                     )
                     results.append(row)
                     progress(f"{endpoint:28} {size:>6,} Obs  {median / 1e6:8.3f} M/call  spread {row.spread:.2%}")
-    return results, idle_rate
+    return results, idle_rate, startup
 
 
 @dataclass(frozen=True)
@@ -223,6 +241,14 @@ def per_call(rows: Sequence[Measured], endpoint: str, observations: int) -> floa
     return next((r.per_call for r in rows if r.endpoint == endpoint and r.observations == observations), None)
 
 
+def startup_markdown(startup: Startup) -> str:
+    return (
+        f"Start-up, process start to the first answered `GET /cds-services`: {startup.main_thread / 1e9:.2f} G "
+        f"instructions in the main thread (the critical path), while the warm-up thread had run "
+        f"{startup.other_threads / 1e9:.2f} G; {startup.to_ready / 1e9:.2f} G in all to `/readyz` ready."
+    )
+
+
 def markdown(rows: Sequence[Measured], idle_rate: float, database: str) -> list[str]:
     out = [
         "Whole uvicorn server process (1 worker, runtime dependencies only) under valgrind callgrind, "
@@ -265,8 +291,9 @@ def main() -> None:  # pragma: no cover (a script)
 
     if not callgrind.available():
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
-    rows, idle = measure(production_python(), temp_sqlite())
+    rows, idle, startup = measure(production_python(), temp_sqlite())
     print("\n".join(markdown(rows, idle, "SQLite")))
+    print(startup_markdown(startup))
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def yes_no(ok: bool | None) -> str:
 
 
 def instruction_section(database: str, progress: Any = print) -> list[str]:
-    rows, idle = instr.measure(http.production_python(), database, progress=progress)
+    rows, idle, startup = instr.measure(http.production_python(), database, progress=progress)
     label = "PostgreSQL" if database.startswith("postgresql") else "SQLite"
     out = [
         "## 2. Instructions per HTTP request (callgrind, deterministic)",
@@ -90,6 +90,8 @@ def instruction_section(database: str, progress: Any = print) -> list[str]:
         f"_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; CPython {platform.python_version()}._",
         "",
         *instr.markdown(rows, idle, label),
+        "",
+        instr.startup_markdown(startup),
         "",
         "| target | measured | met |",
         "|---|---|---|",

@@ -63,22 +63,17 @@ def create_app(
         ready_checks.append(_redis_ready(replay))
     warm = threading.Event()
     ready_checks.append(_flag(warm))
-    holder: dict[str, httpx.AsyncClient] = {}
-
-    def current_http_client() -> httpx.AsyncClient:
-        client = holder.get("client")
-        if client is None:  # outside the lifespan (e.g. a test without it): make one lazily
-            client = holder["client"] = http_client or httpx.AsyncClient(follow_redirects=False)
-        return client
-
+    clients = _HttpClientHolder(http_client)
+    current_http_client = clients.get
     authenticator = _authenticator(settings, replay, current_http_client)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        holder["client"] = http_client or httpx.AsyncClient(follow_redirects=False)
         # Discovery answers at once; /readyz says ready after the warm-up, so a load balancer sends hook
         # calls only to a warm worker.
-        threading.Thread(target=_warm_up, args=(settings, warm), name="warm-up", daemon=True).start()
+        threading.Thread(
+            target=_warm_up, args=(settings, warm, current_http_client), name="warm-up", daemon=True
+        ).start()
         log.info(
             "started",
             services=sorted(registry.services),
@@ -88,9 +83,7 @@ def create_app(
         try:
             yield
         finally:
-            if http_client is None:
-                await holder["client"].aclose()
-            holder.clear()
+            await clients.close()
             await replay.close()
             audit_writer.close()
             engine.dispose()
@@ -199,14 +192,42 @@ def _mount_sandbox(app: FastAPI, *, registry: Registry, engine: Engine, clock: C
     )
 
 
-def _warm_up(settings: Settings, done: threading.Event) -> None:
-    """Import and exercise fhir.resources (~0.2 s: imports, then lazy validators), then freeze the heap."""
+class _HttpClientHolder:
+    """The app's one outgoing HTTP client (FHIR server, JWKS), made on first use and by the warm-up thread:
+    building it (TLS context, CA bundle) costs as much as a tenth of start-up, which the first discovery
+    answer need not wait for."""
+
+    def __init__(self, given: httpx.AsyncClient | None) -> None:
+        self._given = given
+        self._client: httpx.AsyncClient | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> httpx.AsyncClient:
+        client = self._client
+        if client is not None:
+            return client
+        with self._lock:  # the warm-up thread and the event loop may ask at the same time
+            if self._client is None:
+                self._client = self._given or httpx.AsyncClient(follow_redirects=False)
+            return self._client
+
+    async def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None and self._given is None:
+            await client.aclose()
+
+
+def _warm_up(settings: Settings, done: threading.Event, http_client: Callable[[], object]) -> None:
+    """Import and exercise fhir.resources (~0.2 s: imports, then lazy validators), make the HTTP client,
+    then freeze the heap."""
     from cds_service.cards.fhir_out import ResourceBuildError, validated
 
     build_operation_outcome(["warm-up"], code="processing")
     for kind in ("MedicationRequest", "ServiceRequest"):
         with contextlib.suppress(ResourceBuildError):
             validated({"resourceType": kind})  # invalid on purpose: loads and runs the validators
+    http_client()
     if settings.gc_freeze:
         gc.collect()
         gc.freeze()  # full-GC pauses of 20-30 ms otherwise set p99 (README, performance)

@@ -77,13 +77,12 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 
 def call_openapi() -> dict[str, Any]:
+    # The 200 schema (the response model's JSON schema) is filled in when the document is first asked for
+    # (`with_service_ids`): generating it costs start-up time that no discovery or hook call needs.
     return {
         "requestBody": {"required": True, "content": {"application/json": {"schema": HOOK_REQUEST}}},
         "responses": {
-            "200": {
-                "description": "cards",
-                "content": {"application/json": {"schema": CdsResponse.model_json_schema()}},
-            },
+            "200": {"description": "cards", "content": {"application/json": {}}},
             "401": {"description": "unauthorized (bare)"},
             **_errors(400, 404, 412, 413),
         },
@@ -102,12 +101,25 @@ def feedback_openapi() -> dict[str, Any]:
 
 
 def with_service_ids(schema: dict[str, Any], service_ids: list[str]) -> dict[str, Any]:
-    """Name the served ids in the `service_id` path parameter (clients and fuzzers see real ids)."""
+    """Name the served ids in the `service_id` path parameter (clients and fuzzers see real ids), and give
+    the service call's answer its schema."""
     for path, operations in schema.get("paths", {}).items():
         if "{service_id}" not in path:
             continue
+        if path == "/cds-services/{service_id}" and "post" in operations:
+            answer = operations["post"].get("responses", {}).get("200", {}).get("content", {})
+            answer.setdefault("application/json", {})["schema"] = _without_nulls(CdsResponse.model_json_schema())
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
                 if parameter.get("name") == "service_id":
                     parameter["schema"] = {"type": "string", "enum": sorted(service_ids)}
     return schema
+
+
+def _without_nulls(value: Any) -> Any:
+    """As FastAPI renders its own document (exclude_none): `"default": null` and the like are left out."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
