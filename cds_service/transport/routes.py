@@ -65,6 +65,8 @@ def build_router(
 ) -> APIRouter:
     router = APIRouter()
     discovery_body = DiscoveryResponse(services=registry.discovery()).to_json()
+    # Bound once per app (after the app configured logging), not looked up again on every call.
+    call_log = log.bind()
 
     @router.get("/cds-services", summary="CDS Hooks discovery")
     async def discovery() -> Response:
@@ -142,10 +144,9 @@ def build_router(
             cards=tuple(AuditCard(c.uuid, c.indicator, c.summary) for c in trace.cards),
         )
         await audit_writer.write(record)
-        metrics.latency.labels(trace.service_id, trace.hook or "-", str(status)).observe(latency)
-        for card in trace.cards:
-            metrics.cards.labels(trace.service_id, card.indicator).inc()
-        log.info(
+        indicators = [c.indicator for c in trace.cards]
+        metrics.observe_call(trace.service_id, trace.hook or "-", str(status), latency, indicators)
+        call_log.info(
             "hook_call",
             service=trace.service_id,
             hook=trace.hook,
@@ -153,7 +154,7 @@ def build_router(
             issuer=record.issuer,
             status=status,
             latency_ms=record.latency_ms,
-            cards=[c.indicator for c in trace.cards],
+            cards=indicators,
         )
 
     @router.post("/cds-services/{service_id}/feedback", summary="Feedback on cards", openapi_extra=feedback_openapi())
