@@ -224,7 +224,7 @@ def cold_start(database_url: str, runs: int = 5, python: str = sys.executable) -
     times, cpu = [], []
     try:
         for _ in range(runs):
-            running = Server(base_env(database_url), 1, python, cpus=server_cpus or "0")
+            running = Server(base_env(database_url), 1, python, cpus=server_cpus)
             try:
                 times.append(running.wait_first_answer("/cds-services"))
                 cpu.append(running.cpu_seconds())

@@ -250,7 +250,7 @@ def common_stages(call: Call) -> list[Stage]:
     """What the route adds around the handler: response JSON, audit record, log line, metrics."""
     from cds_service.observability.metrics import Metrics
     from cds_service.spec.response import CdsResponse
-    from cds_service.storage.audit import AuditCard, AuditRecord, write_audit_batch
+    from cds_service.storage.audit import AuditCard, AuditRecord, _AuditSink
     from cds_service.storage.database import create_database
 
     assert call.service is not None
@@ -279,7 +279,9 @@ def common_stages(call: Call) -> list[Stage]:
     from cds_service.observability.logging import configure_logging
 
     configure_logging(io.StringIO())
-    log = structlog.get_logger("cds_service.calls")
+    log = structlog.get_logger("cds_service.calls").bind()  # as the route binds it
+    sink = _AuditSink(engine)  # as the audit writer thread writes (without the thread hand-off)
+    indicators = [card.indicator for card in cards]
 
     def log_line() -> None:
         log.info(
@@ -290,19 +292,17 @@ def common_stages(call: Call) -> list[Stage]:
             issuer=None,
             status=200,
             latency_ms=1.0,
-            cards=["warning"],
+            cards=indicators,
         )
-
-    def measure() -> None:
-        metrics.latency.labels("s", "h", "200").observe(0.001)
-        for card in cards:
-            metrics.cards.labels("s", card.indicator).inc()
 
     return [
         ("response: CdsResponse(cards).to_json()", lambda: lambda: CdsResponse(cards=cards).to_json()),
-        ("audit: one record, SQLite insert + commit", lambda: lambda: write_audit_batch(engine, [record])),
+        ("audit: one record, SQLite insert + commit", lambda: lambda: sink.write([record])),
         ("log: one structlog JSON line", lambda: log_line),
-        ("metrics: latency histogram + card counters", lambda: measure),
+        (
+            "metrics: latency histogram + card counters",
+            lambda: lambda: metrics.observe_call("s", "h", "200", 0.001, indicators),
+        ),
     ]
 
 
