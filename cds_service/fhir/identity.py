@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from cds_service.fhir.model import Condition, MedicationRequest, Observation, Patient, Reference, Resource
 
+# A tuple made once: `Observation | Condition | MedicationRequest` would build a new union on every call,
+# and this runs for every prefetched resource.
+_ABOUT_A_SUBJECT = (Observation, Condition, MedicationRequest)
+
 
 def names_other_patient(resource: Resource, patient_id: str) -> bool:
     if isinstance(resource, Patient):
         return resource.id != patient_id
-    if isinstance(resource, Observation | Condition | MedicationRequest):
+    if isinstance(resource, _ABOUT_A_SUBJECT):
         return not reference_is_patient(resource.subject, patient_id)
     return False  # Medication, OperationOutcome: about no patient
 
