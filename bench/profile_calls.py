@@ -7,9 +7,9 @@ cost of a dump request itself is measured just before (an empty batch) and subtr
 C functions and libraries the whole handler spends its instructions in.
 
 The stages reach into the rules, facts and cards as they are at the time of writing (2026-11); when those
-are reorganised, edit STAGES to follow them. Nothing here is run by the tests.
+are reorganised, edit mas_stages and dose_stages to follow them. Nothing here is run by the tests.
 
-Run: PYTHONPATH=. .venv/bin/python -m bench.profile_calls [--sizes 10,100,1000] > /tmp/profile.md
+Run: PYTHONPATH=. .venv/bin/python -m bench.profile_calls [--sizes 10,100,1000] [--micro] > /tmp/profile.md
 """
 
 from __future__ import annotations
@@ -322,13 +322,23 @@ def measure_stage(name: str, thunk: Callable[[], object], runs: int) -> tuple[fl
     return (done.instructions - overhead) / runs, done.path
 
 
-def inner(sizes: list[int]) -> None:
-    from bench.inprocess import body
+def inner(sizes: list[int], *, micro_only: bool) -> None:
+    body = _body
 
     gc.collect()
     gc.freeze()
     gc.set_threshold(20000, 50, 100)
     asyncio.set_event_loop(asyncio.new_event_loop())
+    print("\n### Single operations, instructions each\n")
+    print("| operation | instructions |")
+    print("|---|---|")
+    for name, thunk in micro_costs():
+        gc.collect()
+        gc.freeze()
+        each, _ = measure_stage("micro", thunk, 2000)
+        print(f"| {name} | {each:,.0f} |")
+    if micro_only:
+        return
     for service_id, stages_of in (("mas-screen", mas_stages), ("anakinra-dose", dose_stages)):
         table: dict[str, dict[int, float]] = {}
         handler_dump: Path | None = None
@@ -357,6 +367,109 @@ def inner(sizes: list[int]) -> None:
             print(f"| {name} | {cells} | {fixed} | {slope} |")
         if handler_dump is not None:
             print_c_profile(service_id, handler_dump)
+
+
+def micro_costs() -> list[tuple[str, Callable[[], object]]]:
+    """Single operations the rules and cards repeat many times per call, in instructions each."""
+    import dataclasses
+    import hashlib
+    import uuid
+    from datetime import UTC, datetime
+    from decimal import Decimal
+    from typing import NamedTuple
+
+    import msgspec
+
+    from cds_service.spec.response import Card, CdsResponse
+
+    analytes = _module("cds_service.facts.analytes")
+    common = _module("cds_service.rules.mas.common")
+    calculator = _module("cds_service.rules.dosing.calculator")
+    cards_common = _module("cds_service.cards.common")
+    first = next(iter(analytes.A))
+    by_member = {member: 1 for member in analytes.A}
+    by_value = {member.value: 1 for member in analytes.A}
+    key = first.value
+    moment = datetime(2026, 3, 10, 12, 34, 56, tzinfo=UTC)
+    fields = {
+        "key": "ferritin",
+        "label": "Ferritin",
+        "status": next(iter(common.Status)),
+        "threshold": "> 684 ng/mL",
+        "value": "8450 ng/mL",
+        "time": moment,
+        "source": "Observation/abc",
+        "note": None,
+        "points": None,
+        "score_term": False,
+    }
+
+    class AsStruct(msgspec.Struct, frozen=True):
+        key: str
+        label: str
+        status: Any
+        threshold: str
+        value: str | None = None
+        time: datetime | None = None
+        source: str | None = None
+        note: str | None = None
+        points: Any = None
+        score_term: bool = False
+
+    class AsTuple(NamedTuple):
+        key: str
+        label: str
+        status: Any
+        threshold: str
+        value: str | None = None
+        time: datetime | None = None
+        source: str | None = None
+        note: str | None = None
+        points: Any = None
+        score_term: bool = False
+
+    @dataclasses.dataclass(slots=True)
+    class AsSlots:
+        key: str
+        label: str
+        status: Any
+        threshold: str
+        value: str | None = None
+        time: datetime | None = None
+        source: str | None = None
+        note: str | None = None
+        points: Any = None
+        score_term: bool = False
+
+    call = Call("mas-screen", _body("mas-screen", 100))
+    assert call.service is not None
+    result = run_coroutine(call.service.handler(call.new_call(), call.data))
+    card = result.cards[0]
+    card_fields = card.model_dump(exclude_none=True)
+    namespace = uuid.UUID("6f1c1a4e-2d53-4f0b-9a55-1b2f0e6c9d11")
+    amount = Decimal("8450.123456")
+    stamp = "2026-03-10T12:34:56Z"
+    return [
+        ("(the harness: calling an empty lambda)", lambda: None),
+        ("Enum member as a dict key (Python-level Enum.__hash__)", lambda: by_member[first]),
+        ("the same lookup by a str key", lambda: by_value[key]),
+        ("frozen dataclass, 10 fields (rules.mas.common.CriterionResult)", lambda: common.CriterionResult(**fields)),
+        ("msgspec Struct, frozen, same 10 fields", lambda: AsStruct(**fields)),
+        ("NamedTuple, same 10 fields", lambda: AsTuple(**fields)),
+        ("dataclass(slots=True), not frozen, same 10 fields", lambda: AsSlots(**fields)),
+        ("stable_uuid (uuid5 → str)", lambda: cards_common.stable_uuid("hook-instance", "mas-likely")),
+        ("sha1 of the same input only", lambda: hashlib.sha1(namespace.bytes + b"hook-instance|mas-likely").digest()),  # noqa: S324
+        ("f'{moment:%Y-%m-%d %H:%M} UTC' (strftime)", lambda: f"{moment:%Y-%m-%d %H:%M} UTC"),
+        ("moment.isoformat(' ', 'minutes') + ' UTC'", lambda: moment.isoformat(" ", "minutes")[:16] + " UTC"),
+        ("format_amount(Decimal) (round down, normalise, format)", lambda: calculator.format_amount(amount)),
+        (
+            "datetime.fromisoformat + astimezone(UTC)",
+            lambda: datetime.fromisoformat(stamp).astimezone(UTC),
+        ),
+        ("Card(**fields): the MAS card validated from plain data", lambda: Card(**card_fields)),
+        ("Card.model_construct(**fields) (no validation)", lambda: Card.model_construct(**card_fields)),
+        ("CdsResponse(cards=[card]).to_json()", lambda: CdsResponse(cards=[card]).to_json()),
+    ]
 
 
 def print_c_profile(service_id: str, path: Path) -> None:
@@ -406,6 +519,12 @@ def print_function_profile(service_id: str, observations: int, calls: int = 200,
         print(f"| `{where} {function}` | {ncalls / calls:,.0f} | {own / total:.1%} |")
 
 
+def _body(service_id: str, observations: int) -> bytes:
+    from bench.inprocess import body
+
+    return body(service_id, observations)
+
+
 def _m(value: float) -> str:
     return f"{value / 1e6:.3f} M"
 
@@ -413,24 +532,34 @@ def _m(value: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--micro", action="store_true", help="only the single-operation table")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     if args.inner:
-        inner(sizes)
+        inner(sizes, micro_only=args.micro)
         return
     gc.collect()
     gc.freeze()
     gc.set_threshold(20000, 50, 100)
     for service_id in ("mas-screen", "anakinra-dose"):
-        for observations in (10, 1000):
+        for observations in () if args.micro else (10, 1000):
             print_function_profile(service_id, observations, calls=300 if observations == 10 else 30)
     if not callgrind.available():
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="cds-profile-callgrind-") as folder:
         env = {**os.environ, "CALLGRIND_OUT_DIR": folder, "PYTHONHASHSEED": "0"}
         argv = callgrind.command(
-            Path(folder), [sys.executable, "-m", "bench.profile_calls", "--inner", "--sizes", args.sizes]
+            Path(folder),
+            [
+                sys.executable,
+                "-m",
+                "bench.profile_calls",
+                "--inner",
+                "--sizes",
+                args.sizes,
+                *(["--micro"] if args.micro else []),
+            ],
         )
         subprocess.run(argv, env=env, check=True)  # noqa: S603
 
