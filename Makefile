@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# --ws none: the service has no WebSocket routes, and loading uvicorn's WebSocket support costs start-up time.
 run: $(STAMP)
 	mkdir -p var
 	CDS_SANDBOX=true CDS_HOST=$(HOST) $(BIN)/uvicorn cds_service.app:create_app --factory --host $(HOST) --port $(PORT) \
-		--no-access-log
+		--no-access-log --ws none
 
 lint: $(STAMP)
 	$(BIN)/ruff check cds_service tests fixtures bench

@@ -75,6 +75,8 @@ class Server:
             "--workers",
             str(workers),
             "--no-access-log",
+            "--ws",
+            "none",  # as `make run` and `cds-service serve` start it
             "--log-level",
             "warning",
         ]

@@ -64,6 +64,8 @@ class CallgrindServer:
             "--port",
             str(self.port),
             "--no-access-log",
+            "--ws",
+            "none",  # as `make run` and `cds-service serve` start it
             "--log-level",
             "warning",
         ]
