@@ -94,6 +94,9 @@ def mas_stages(call: Call) -> list[Stage]:
     screen = _module("cds_service.rules.mas.screen")
     trends = _module("cds_service.rules.mas.trends")
     mas_cards = _module("cds_service.cards.mas_cards")
+    facts_units = _module("cds_service.facts.units")
+    analytes = _module("cds_service.facts.analytes")
+    identity = _module("cds_service.fhir.identity")
     data = call.data
     assert call.service is not None
     handler = call.service.handler
@@ -137,6 +140,37 @@ def mas_stages(call: Call) -> list[Stage]:
         (
             "facts: conditions and medications",
             lambda: lambda: facts_conditions.extract_clinical_context(record.conditions, record.medications, now=NOW),
+        ),
+    ]
+
+    def per_observation(function: Callable[[Any], object]) -> Callable[[], Callable[[], object]]:
+        """One step of extract_measurements, over every Observation of the call (its slope is per Observation)."""
+        analyte_of = facts_obs._analyte_of
+
+        def run() -> object:
+            for observation in observations:
+                if analyte_of(observation) is not None:
+                    function(observation)
+            return None
+
+        return lambda: run
+
+    def normalised(observation: Any) -> object:
+        return facts_units.normalise(analytes.CATALOGUE[facts_obs._analyte_of(observation)], observation.valueQuantity)
+
+    stages += [
+        ("per Observation: loop and _analyte_of only", per_observation(lambda _: None)),
+        ("per Observation: identity again (_is_about)", per_observation(lambda o: facts_obs._is_about(o, "p"))),
+        ("per Observation: time (_time_of, parse_fhir_time)", per_observation(facts_obs._time_of)),
+        ("per Observation: unit and plausibility (normalise)", per_observation(normalised)),
+        ("per Observation: as_received text", per_observation(lambda o: facts_obs._as_received(o.valueQuantity))),
+        (
+            "per Observation: reference range (_upper_limit)",
+            per_observation(lambda o: facts_obs._upper_limit(o, facts_obs._analyte_of(o))),
+        ),
+        (
+            "per resource: transport identity filter (names_other_patient)",
+            lambda: lambda: [identity.names_other_patient(o, "adult-sepsis-mas-82kg") for o in observations],
         ),
     ]
 

@@ -76,6 +76,12 @@ def machine(with_wrk: bool = True) -> str:
     return text + "; shared with other work"
 
 
+def load() -> str:
+    """The machine's load when a wall-clock section starts: other work on the shared cores moves its figures."""
+    one, five, _ = os.getloadavg()
+    return f"Load average when this section started: {one:.1f} (1 min), {five:.1f} (5 min), on {os.cpu_count()} cores."
+
+
 def yes_no(ok: bool | None) -> str:
     return "—" if ok is None else "yes" if ok else "**no**"
 
@@ -153,7 +159,7 @@ def run_all(args: argparse.Namespace, database: str) -> None:
         "## 1. In-process cost against prefetch size (ms per call)",
         "",
         "Decode (envelope and prefetch), service (the registered handler: facts, rules, cards), encode "
-        "(response JSON); no HTTP, audit, log or metrics.",
+        f"(response JSON); no HTTP, audit, log or metrics. {load()}",
         "",
         "| service | Observations | body KiB | runs | median | p95 | decode | service | encode |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -190,7 +196,7 @@ def run_all(args: argparse.Namespace, database: str) -> None:
         "## 3. HTTP, uvicorn, wrk closed loop on 127.0.0.1 (service vs decode-only baseline, same server)",
         "",
         f"Medians of {rounds} alternating rounds of {seconds} s. One worker: the server on core 0, wrk on core 1. "
-        "Two workers: server and wrk share both cores.",
+        f"Two workers: server and wrk share both cores. {load()}",
         "",
         "| workload | workers | conns | req/s | p50 ms | p95 ms | p99 ms | baseline req/s | baseline p99 ms | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -210,6 +216,7 @@ def run_all(args: argparse.Namespace, database: str) -> None:
             print(out[-1], flush=True)
             if s["errors"] or s["non2xx"]:
                 out.append(f"|  | errors: {s['errors']}, non-2xx: {s['non2xx']} | | | | | | | | |")
+    cold_load = load()
     cold = http.cold_start(database, runs=3 if args.quick else 9, python=http.production_python())
     memory = http.memory_under_load(
         folder / "patient-view.json", "mas-screen", database_url=database, workers=2, seconds=memory_seconds
@@ -226,7 +233,7 @@ def run_all(args: argparse.Namespace, database: str) -> None:
         f"Process start to first answered `GET /cds-services` (uvicorn, 1 worker confined to one core, runtime "
         f"dependencies only, as deployed), {cold['runs']} runs: median {cold['median_s']:.2f} s "
         f"(min {cold['min_s']:.2f}, max {cold['max_s']:.2f}); CPU time used by then: median "
-        f"{cold['cpu_median_s']:.2f} s.",
+        f"{cold['cpu_median_s']:.2f} s. {cold_load}",
         "",
         "## 5. Worker memory (2 workers, 16 connections, patient-view)",
         "",
