@@ -71,9 +71,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Discovery answers at once; /readyz says ready after the warm-up, so a load balancer sends hook
         # calls only to a warm worker.
-        threading.Thread(
-            target=_warm_up, args=(settings, warm, current_http_client), name="warm-up", daemon=True
-        ).start()
+        clients.start()
+        threading.Thread(target=_warm_up, args=(settings, warm, clients.prepare), name="warm-up", daemon=True).start()
         log.info(
             "started",
             services=sorted(registry.services),
@@ -201,6 +200,7 @@ class _HttpClientHolder:
         self._given = given
         self._client: httpx.AsyncClient | None = None
         self._lock = threading.Lock()
+        self._running = False  # between the lifespan's start and its end
 
     def get(self) -> httpx.AsyncClient:
         client = self._client
@@ -211,28 +211,40 @@ class _HttpClientHolder:
                 self._client = self._given or httpx.AsyncClient(follow_redirects=False)
             return self._client
 
+    def start(self) -> None:
+        with self._lock:
+            self._running = True
+
+    def prepare(self) -> None:
+        """Make the client ahead of the first call that needs it (the warm-up thread), unless the app has
+        stopped meanwhile: nothing would close it then."""
+        with self._lock:
+            if self._running and self._client is None:
+                self._client = self._given or httpx.AsyncClient(follow_redirects=False)
+
     async def close(self) -> None:
         with self._lock:
+            self._running = False
             client, self._client = self._client, None
         if client is not None and self._given is None:
             await client.aclose()
 
 
-def _warm_up(settings: Settings, done: threading.Event, http_client: Callable[[], object]) -> None:
-    """Import and exercise fhir.resources (~0.2 s: imports, then lazy validators), make the HTTP client,
-    then freeze the heap."""
+def _warm_up(settings: Settings, done: threading.Event, prepare_http_client: Callable[[], None]) -> None:
+    """Import and exercise fhir.resources (~0.2 s: imports, then lazy validators), then freeze the heap;
+    then make the outgoing HTTP client (readiness does not wait for it: a call that needs it first makes it)."""
     from cds_service.cards.fhir_out import ResourceBuildError, validated
 
     build_operation_outcome(["warm-up"], code="processing")
     for kind in ("MedicationRequest", "ServiceRequest"):
         with contextlib.suppress(ResourceBuildError):
             validated({"resourceType": kind})  # invalid on purpose: loads and runs the validators
-    http_client()
     if settings.gc_freeze:
         gc.collect()
         gc.freeze()  # full-GC pauses of 20-30 ms otherwise set p99 (README, performance)
         gc.set_threshold(settings.gc_gen0_threshold, 50, 100)
     done.set()
+    prepare_http_client()
 
 
 def _flag(event: threading.Event) -> Callable[[], Awaitable[bool]]:
