@@ -110,6 +110,17 @@ class CallgrindServer:
     def dump(self, name: str) -> int:
         return callgrind.dump(self.process.pid, self.out_dir, name).instructions
 
+    def settle(self, quiet: float = 2e6, timeout: float = 300) -> None:
+        """Wait until the process does no more than idle work (the warm-up thread goes on after /readyz)."""
+        deadline = time.monotonic() + timeout
+        self.dump("settle-start")
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            time.sleep(1.0)
+            if self.dump(f"settle-{started}") / (time.monotonic() - started) < quiet:
+                return
+        raise TimeoutError("the server under callgrind did not go idle")
+
     def stop(self) -> None:
         self.connection.close()
         if self.process.poll() is None:
@@ -168,6 +179,8 @@ def measure(
             f"start-up to first discovery answer: {startup.main_thread / 1e9:.3f} G (main thread), "
             f"{startup.other_threads / 1e9:.3f} G (other threads); to ready: {startup.to_ready / 1e9:.3f} G"
         )
+        server.connection.close()  # uvicorn closes a keep-alive connection idle for 5 s; the next request reopens
+        server.settle()
         idle_seconds = 3.0
         started = time.monotonic()
         time.sleep(idle_seconds)

@@ -26,6 +26,8 @@ def reference_is_patient(reference: Reference | None, patient_id: str) -> bool:
     """True when the reference is absent or points at Patient/<patient_id> (relative, absolute, versioned)."""
     if reference is None or not reference.reference:
         return True
+    if reference.reference == "Patient/" + patient_id and "/" not in patient_id:
+        return True  # the usual relative form, without splitting (this runs for every prefetched resource)
     parts = reference.reference.rstrip("/").split("/")
     if len(parts) >= 4 and parts[-2] == "_history":
         parts = parts[:-2]
