@@ -480,6 +480,8 @@ def micro_costs() -> list[tuple[str, Callable[[], object]]]:
     result = run_coroutine(call.service.handler(call.new_call(), call.data))
     card = result.cards[0]
     card_fields = card.model_dump(exclude_none=True)
+    identity = _module("cds_service.fhir.identity")
+    observation = call.data["labs"].resources[0]
     namespace = uuid.UUID("6f1c1a4e-2d53-4f0b-9a55-1b2f0e6c9d11")
     amount = Decimal("8450.123456")
     stamp = "2026-03-10T12:34:56Z"
@@ -503,6 +505,10 @@ def micro_costs() -> list[tuple[str, Callable[[], object]]]:
         ("Card(**fields): the MAS card validated from plain data", lambda: Card(**card_fields)),
         ("Card.model_construct(**fields) (no validation)", lambda: Card.model_construct(**card_fields)),
         ("CdsResponse(cards=[card]).to_json()", lambda: CdsResponse(cards=[card]).to_json()),
+        (
+            "transport identity filter, one Observation (names_other_patient)",
+            lambda: identity.names_other_patient(observation, "adult-sepsis-mas-82kg"),
+        ),
     ]
 
 
