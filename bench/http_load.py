@@ -18,8 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "post.lua"
 
@@ -90,14 +88,19 @@ class Server:
         )
 
     def wait_first_answer(self, path: str = "/cds-services", timeout: float = 30) -> float:
-        """Seconds from process start to the first 200 on `path`."""
+        """Seconds from process start to the first 200 on `path`. Polls with a bare socket every 3 ms: an
+        HTTP client library costs the poller tens of milliseconds per attempt and blurs the figure."""
+        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
             try:
-                if httpx.get(f"{self.url}{path}", timeout=1).status_code == 200:
-                    return time.perf_counter() - self.started
-            except httpx.HTTPError:
-                time.sleep(0.005)
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as connection:
+                    connection.sendall(request)
+                    if connection.recv(64).startswith((b"HTTP/1.1 200 ", b"HTTP/1.0 200 ")):
+                        return time.perf_counter() - self.started
+            except OSError:
+                pass
+            time.sleep(0.003)
         raise TimeoutError("server did not answer")
 
     def cpu_seconds(self) -> float:
