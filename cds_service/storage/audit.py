@@ -102,7 +102,7 @@ class _Statement:
 class _AuditSink:
     """The writer thread's own database connection and precompiled INSERTs: the same rows as
     `write_audit_batch`, without SQLAlchemy's per-statement work and pool checkout (with its ping) on every
-    batch, which cost ~4x the database's own work for one record."""
+    batch: one record costs 0.18 M instructions this way against 0.73 M through SQLAlchemy Core."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
