@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -16,8 +17,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "post.lua"
@@ -44,28 +43,43 @@ def production_python() -> str:
     return str(python)
 
 
+def pinned(cpus: str | None, argv: list[str]) -> list[str]:
+    """`argv` restricted to the given CPUs (taskset), or unchanged."""
+    return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
+def separate_cores() -> tuple[str | None, str | None]:
+    """(server CPUs, load generator CPUs) for a one-process server: apart when the machine has two cores."""
+    return ("0", "1") if (os.cpu_count() or 1) >= 2 and shutil.which("taskset") else (None, None)
+
+
 class Server:
-    def __init__(self, env: Mapping[str, str], workers: int, python: str = sys.executable) -> None:
+    def __init__(
+        self, env: Mapping[str, str], workers: int, python: str = sys.executable, cpus: str | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.started = time.perf_counter()
+        argv = [
+            python,
+            "-m",
+            "uvicorn",
+            "cds_service.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--ws",
+            "none",  # as `make run` and `cds-service serve` start it
+            "--log-level",
+            "warning",
+        ]
         self.process = subprocess.Popen(  # noqa: S603 (fixed command line)
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "cds_service.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            pinned(cpus, argv),
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT), **env},
             stdout=subprocess.DEVNULL,
@@ -74,15 +88,25 @@ class Server:
         )
 
     def wait_first_answer(self, path: str = "/cds-services", timeout: float = 30) -> float:
-        """Seconds from process start to the first 200 on `path`."""
+        """Seconds from process start to the first 200 on `path`. Polls with a bare socket every 3 ms: an
+        HTTP client library costs the poller tens of milliseconds per attempt and blurs the figure."""
+        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
             try:
-                if httpx.get(f"{self.url}{path}", timeout=1).status_code == 200:
-                    return time.perf_counter() - self.started
-            except httpx.HTTPError:
-                time.sleep(0.005)
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as connection:
+                    connection.sendall(request)
+                    if connection.recv(64).startswith((b"HTTP/1.1 200 ", b"HTTP/1.0 200 ")):
+                        return time.perf_counter() - self.started
+            except OSError:
+                pass
+            time.sleep(0.003)
         raise TimeoutError("server did not answer")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
@@ -115,8 +139,8 @@ def memory_kib(pid: int, field: str) -> int:
 
 
 @contextmanager
-def server(env: Mapping[str, str], workers: int) -> Iterator[Server]:
-    running = Server(env, workers)
+def server(env: Mapping[str, str], workers: int, cpus: str | None = None) -> Iterator[Server]:
+    running = Server(env, workers, cpus=cpus)
     try:
         running.wait_first_answer("/readyz")
         yield running
@@ -124,9 +148,9 @@ def server(env: Mapping[str, str], workers: int) -> Iterator[Server]:
         running.stop()
 
 
-def wrk(url: str, body_file: Path, *, connections: int, seconds: int) -> dict[str, Any]:
+def wrk(url: str, body_file: Path, *, connections: int, seconds: int, cpus: str | None = None) -> dict[str, Any]:
     output = subprocess.run(  # noqa: S603
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), url],  # noqa: S607
+        pinned(cpus, ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), url]),
         env={**os.environ, "BODY_FILE": str(body_file)},
         capture_output=True,
         text=True,
@@ -149,20 +173,34 @@ def throughput(
     database_url: str,
     seconds: int,
     connections: tuple[int, ...],
+    rounds: int = 5,
 ) -> list[dict[str, Any]]:
-    """Each workload and its decode-only baseline, at each concurrency, on one server setup."""
+    """Each workload and its decode-only baseline, at each concurrency, on one server setup: `rounds`
+    alternating runs of each, medians reported (a shared machine's background load comes and goes).
+    A one-process server runs on core 0 and wrk on core 1, so the load generator does not take the
+    server's CPU; with two worker processes they share both cores."""
+    server_cpus, wrk_cpus = separate_cores() if workers == 1 else (None, None)
     rows = []
-    with server(base_env(database_url), workers) as running:
+    with server(base_env(database_url), workers, server_cpus) as running:
         for name, (service, body) in bodies.items():
             for conns in connections:
-                wrk(f"{running.url}/cds-services/{service}", body, connections=conns, seconds=1)  # warm-up
-                real = wrk(f"{running.url}/cds-services/{service}", body, connections=conns, seconds=seconds)
-                baseline = wrk(f"{running.url}/bench/decode-only/{service}", body, connections=conns, seconds=seconds)
+                urls = {
+                    "service": f"{running.url}/cds-services/{service}",
+                    "baseline": f"{running.url}/bench/decode-only/{service}",
+                }
+                for url in urls.values():  # warm-up
+                    wrk(url, body, connections=conns, seconds=1, cpus=wrk_cpus)
+                runs: dict[str, list[dict[str, Any]]] = {"service": [], "baseline": []}
+                for _ in range(rounds):
+                    for kind, url in urls.items():
+                        runs[kind].append(wrk(url, body, connections=conns, seconds=seconds, cpus=wrk_cpus))
+                real, baseline = _medians(runs["service"]), _medians(runs["baseline"])
                 rows.append(
                     {
                         "workload": name,
                         "workers": workers,
                         "connections": conns,
+                        "pinned": server_cpus is not None,
                         "service": real,
                         "baseline": baseline,
                         "ratio": real["rps"] / baseline["rps"],
@@ -171,15 +209,41 @@ def throughput(
     return rows
 
 
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {
+        key: statistics.median(run[key] for run in runs) for key in ("rps", "p50_us", "p95_us", "p99_us")
+    }
+    merged["errors"] = sum(run["errors"] for run in runs)
+    merged["non2xx"] = sum(run["non2xx"] for run in runs)
+    merged["requests"] = sum(run["requests"] for run in runs)
+    return merged
+
+
 def cold_start(database_url: str, runs: int = 5, python: str = sys.executable) -> dict[str, float]:
-    times = []
-    for _ in range(runs):
-        running = Server(base_env(database_url), 1, python)
-        try:
-            times.append(running.wait_first_answer("/cds-services"))
-        finally:
-            running.stop()
-    return {"median_s": statistics.median(times), "max_s": max(times)}
+    """Process start to the first answered discovery call, the server confined to one core (core 0; the
+    poller runs on another). Also the CPU time the server had used by then, which a busy machine moves less."""
+    server_cpus, poller_cpus = separate_cores()
+    affinity = os.sched_getaffinity(0)
+    if poller_cpus:
+        os.sched_setaffinity(0, {int(poller_cpus)})
+    times, cpu = [], []
+    try:
+        for _ in range(runs):
+            running = Server(base_env(database_url), 1, python, cpus=server_cpus)
+            try:
+                times.append(running.wait_first_answer("/cds-services"))
+                cpu.append(running.cpu_seconds())
+            finally:
+                running.stop()
+    finally:
+        os.sched_setaffinity(0, affinity)
+    return {
+        "median_s": statistics.median(times),
+        "max_s": max(times),
+        "min_s": min(times),
+        "cpu_median_s": statistics.median(cpu),
+        "runs": runs,
+    }
 
 
 def memory_under_load(body: Path, service: str, *, database_url: str, workers: int, seconds: int) -> dict[str, Any]:

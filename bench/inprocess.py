@@ -1,136 +1,74 @@
 """In-process cost of the MAS screen and the dose check against prefetch size, split into phases:
-decode (envelope + prefetch -> typed resources), rules (facts + criteria / dose arithmetic),
-cards (card and FHIR-resource building, with fhir.resources validation), encode (response JSON)."""
+decode (envelope + prefetch -> typed resources, as the route does), service (the registered guard and
+handler: facts, rules, cards) and encode (the CDS Hooks response JSON). No HTTP, audit, log or metrics.
+
+It drives the services through the registry, as the route does, so it does not depend on how the rules
+and cards are organised inside a service.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import statistics
 import time
-from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import orjson
 
-from bench.workloads import NOW, order_select, patient_view
-from cds_service.cards.dose_cards import order_check_card, safety_cards
-from cds_service.cards.mas_cards import AnakinraPlan, mas_card
-from cds_service.facts.analytes import A
-from cds_service.facts.conditions import extract_clinical_context
-from cds_service.facts.medications import read_drafted_dose
-from cds_service.facts.observations import extract_measurements
-from cds_service.facts.orders import extract_active_orders, resolve_order
-from cds_service.facts.patient import extract_patient
-from cds_service.fhir.model import MedicationRequest, decode_payload
-from cds_service.rules.dosing.calculator import calculate_protocol_dose
-from cds_service.rules.dosing.order_check import check_drafted_order
-from cds_service.rules.dosing.safety import assess_anc, assess_comedication, assess_renal
-from cds_service.rules.mas.common import Inputs
-from cds_service.rules.mas.screen import assess_mas
-from cds_service.services.settings_view import dosing_rules, underdose_tolerance
+from bench.workloads import NOW, REGISTRY, order_select, patient_view
+from cds_service.call import HookCall
+from cds_service.fhir.client import ReadBudget
+from cds_service.fhir.prefetch import resolve_prefetch
 from cds_service.settings import Settings
 from cds_service.spec.response import CdsResponse
-from cds_service.transport.envelope import decode_envelope
+from cds_service.transport.envelope import check_context, decode_envelope
 
 SETTINGS = Settings(sandbox=True, gc_freeze=False)
-PHASES = ("decode", "rules", "cards", "encode")
+PHASES = ("decode", "service", "encode")
 
 
-def _mas(raw: bytes, clock: Callable[[], float]) -> dict[str, float]:
+async def call_once(service_id: str, raw: bytes) -> dict[str, float]:
+    """One call as the route makes it, timed by phase. Raises if the service declines the call."""
+    service = REGISTRY.get(service_id)
+    assert service is not None
+    clock = time.perf_counter
     marks = [clock()]
     envelope = decode_envelope(raw)
-    assert envelope.prefetch is not None
-    data = {key: decode_payload(bytes(value)).resources for key, value in envelope.prefetch.items()}
+    tokens = check_context(envelope)
+    call = HookCall(service_id, envelope.hook, envelope.hookInstance, envelope.context, NOW, SETTINGS)
+    if service.guard is not None and not await service.guard(call):
+        raise RuntimeError(f"{service_id} declined the benchmark call")
+    data = await resolve_prefetch(service.prefetch, envelope.prefetch, tokens, None, budget=_budget(), max_pages=1)
     marks.append(clock())
-    patient = extract_patient(data["patient"])
-    measurements = extract_measurements((*data["labs"], *data["vitals"]), patient_id="adult-sepsis-mas-82kg", now=NOW)
-    context = extract_clinical_context(data["conditions"], data["medications"], now=NOW)
-    inputs = Inputs(measurements, context, NOW, timedelta(hours=72), timedelta(hours=24), 16000)
-    assessment = assess_mas(inputs)
-    dose = calculate_protocol_dose(
-        weight=measurements.latest_any_time(A.WEIGHT), patient=patient, now=NOW, rules=dosing_rules(SETTINGS)
-    )
+    result = await service.handler(call, data)
     marks.append(clock())
-    card = mas_card(
-        assessment,
-        inputs,
-        plan=AnakinraPlan(dose, None, None, True),
-        patient_id="p",
-        encounter_id=None,
-        hook_instance=envelope.hookInstance,
-        data_notes=(),
-    )
-    marks.append(clock())
-    CdsResponse(cards=[card] if card else []).to_json()
+    CdsResponse(cards=list(result.cards)).to_json()
     marks.append(clock())
     return {phase: marks[i + 1] - marks[i] for i, phase in enumerate(PHASES)}
 
 
-def _dose(raw: bytes, clock: Callable[[], float]) -> dict[str, float]:
-    marks = [clock()]
-    envelope = decode_envelope(raw)
-    assert envelope.prefetch is not None
-    data = {key: decode_payload(bytes(value)).resources for key, value in envelope.prefetch.items()}
-    drafts = decode_payload(bytes(envelope.context["draftOrders"])).resources
-    original = orjson.loads(bytes(envelope.context["draftOrders"]))["entry"][0]["resource"]
-    marks.append(clock())
-    order = next(r for r in drafts if isinstance(r, MedicationRequest))
-    resolved = resolve_order(order, {})
-    patient = extract_patient(data["patient"])
-    measurements = extract_measurements(
-        (*data["weights"], *data["heights"], *data["safety_labs"]), patient_id="adult-sepsis-mas-82kg", now=NOW
-    )
-    protocol = calculate_protocol_dose(
-        weight=measurements.latest_any_time(A.WEIGHT), patient=patient, now=NOW, rules=dosing_rules(SETTINGS)
-    )
-    check = check_drafted_order(
-        drafted=read_drafted_dose(resolved.order), protocol=protocol, underdose_tolerance=underdose_tolerance(SETTINGS)
-    )
-    window = timedelta(days=7)
-    renal = assess_renal(
-        patient=patient,
-        adult=True,
-        weight=measurements.latest(A.WEIGHT, now=NOW, window=window),
-        height=None,
-        creatinine=measurements.latest(A.CREATININE, now=NOW, window=window),
-        now=NOW,
-    )
-    anc = assess_anc(measurements.latest(A.ANC, now=NOW, window=window))
-    tnf, duplicate = assess_comedication(
-        extract_active_orders(data["medications"]), checked_ids=set(), other_draft_anakinra=()
-    )
-    marks.append(clock())
-    cards = [
-        order_check_card(
-            check,
-            order_label="MedicationRequest/x",
-            original=original,
-            hook="order-select",
-            hook_instance=envelope.hookInstance,
-        )
-    ]
-    cards += safety_cards(renal=renal, anc=anc, tnf=tnf, duplicate=duplicate, hook_instance=envelope.hookInstance)
-    marks.append(clock())
-    CdsResponse(cards=[c for c in cards if c is not None]).to_json()
-    marks.append(clock())
-    return {phase: marks[i + 1] - marks[i] for i, phase in enumerate(PHASES)}
+def body(service_id: str, observations: int) -> bytes:
+    return orjson.dumps(patient_view(observations) if service_id == "mas-screen" else order_select(observations))
 
 
-def measure(kind: str, observations: int, *, min_runs: int = 15, min_seconds: float = 1.0) -> dict[str, Any]:
-    raw = orjson.dumps(patient_view(observations) if kind == "mas-screen" else order_select(observations))
-    run = _mas if kind == "mas-screen" else _dose
-    run(raw, time.perf_counter)  # warm-up (lazy validators, caches)
-    samples: list[dict[str, float]] = []
-    started = time.perf_counter()
-    gc.collect()
-    while len(samples) < min_runs or time.perf_counter() - started < min_seconds:
-        samples.append(run(raw, time.perf_counter))
-        if len(samples) >= 400:
-            break
+def measure(service_id: str, observations: int, *, min_runs: int = 15, min_seconds: float = 1.0) -> dict[str, Any]:
+    raw = body(service_id, observations)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(call_once(service_id, raw))  # warm-up (lazy validators, caches)
+        samples: list[dict[str, float]] = []
+        gc.collect()
+        started = time.perf_counter()
+        while len(samples) < min_runs or time.perf_counter() - started < min_seconds:
+            samples.append(loop.run_until_complete(call_once(service_id, raw)))
+            if len(samples) >= 400:
+                break
+    finally:
+        loop.close()
     totals = sorted(sum(s.values()) for s in samples)
     row: dict[str, Any] = {
-        "service": kind,
+        "service": service_id,
         "observations": observations,
         "body_kib": len(raw) // 1024,
         "runs": len(samples),
@@ -140,3 +78,8 @@ def measure(kind: str, observations: int, *, min_runs: int = 15, min_seconds: fl
     for phase in PHASES:
         row[f"{phase}_ms"] = statistics.median(s[phase] for s in samples) * 1000
     return row
+
+
+def _budget() -> ReadBudget:
+    """The FHIR read budget a call starts with (nothing is fetched here: every key is prefetched)."""
+    return ReadBudget.starting_now(2.0, 8 << 20)

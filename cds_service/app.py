@@ -94,22 +94,16 @@ def _build_app(
         ready_checks.append(_redis_ready(replay))
     warm = threading.Event()
     ready_checks.append(_flag(warm))
-    holder: dict[str, httpx.AsyncClient] = {}
-
-    def current_http_client() -> httpx.AsyncClient:
-        client = holder.get("client")
-        if client is None:  # outside the lifespan (e.g. a test without it): make one lazily
-            client = holder["client"] = http_client or httpx.AsyncClient(follow_redirects=False)
-        return client
-
+    clients = _HttpClientHolder(http_client)
+    current_http_client = clients.get
     authenticator = _authenticator(settings, replay, current_http_client)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        holder["client"] = http_client or httpx.AsyncClient(follow_redirects=False)
         # Discovery answers at once; /readyz says ready after the warm-up, so a load balancer sends hook
         # calls only to a warm worker.
-        threading.Thread(target=_warm_up, args=(settings, warm), name="warm-up", daemon=True).start()
+        clients.start()
+        threading.Thread(target=_warm_up, args=(settings, warm, clients.prepare), name="warm-up", daemon=True).start()
         log.info(
             "started",
             services=sorted(registry.services),
@@ -119,9 +113,7 @@ def _build_app(
         try:
             yield
         finally:
-            if http_client is None:
-                await holder["client"].aclose()
-            holder.clear()
+            await clients.close()
             await replay.close()
             audit_writer.close()
             engine.dispose()
@@ -270,8 +262,48 @@ def _mount_sandbox(
     )
 
 
-def _warm_up(settings: Settings, done: threading.Event) -> None:
-    """Import and exercise fhir.resources (~0.2 s: imports, then lazy validators), then freeze the heap."""
+class _HttpClientHolder:
+    """The app's one outgoing HTTP client (FHIR server, JWKS), made on first use and by the warm-up thread:
+    building it (TLS context, CA bundle) costs as much as a tenth of start-up, which the first discovery
+    answer need not wait for."""
+
+    def __init__(self, given: httpx.AsyncClient | None) -> None:
+        self._given = given
+        self._client: httpx.AsyncClient | None = None
+        self._lock = threading.Lock()
+        self._running = False  # between the lifespan's start and its end
+
+    def get(self) -> httpx.AsyncClient:
+        client = self._client
+        if client is not None:
+            return client
+        with self._lock:  # the warm-up thread and the event loop may ask at the same time
+            if self._client is None:
+                self._client = self._given or httpx.AsyncClient(follow_redirects=False)
+            return self._client
+
+    def start(self) -> None:
+        with self._lock:
+            self._running = True
+
+    def prepare(self) -> None:
+        """Make the client ahead of the first call that needs it (the warm-up thread), unless the app has
+        stopped meanwhile: nothing would close it then."""
+        with self._lock:
+            if self._running and self._client is None:
+                self._client = self._given or httpx.AsyncClient(follow_redirects=False)
+
+    async def close(self) -> None:
+        with self._lock:
+            self._running = False
+            client, self._client = self._client, None
+        if client is not None and self._given is None:
+            await client.aclose()
+
+
+def _warm_up(settings: Settings, done: threading.Event, prepare_http_client: Callable[[], None]) -> None:
+    """Import and exercise fhir.resources (~0.2 s: imports, then lazy validators), then freeze the heap;
+    then make the outgoing HTTP client (readiness does not wait for it: a call that needs it first makes it)."""
     from cds_service.cards.fhir_out import ResourceBuildError, validated
 
     build_operation_outcome(["warm-up"], code="processing")
@@ -283,6 +315,7 @@ def _warm_up(settings: Settings, done: threading.Event) -> None:
         gc.freeze()  # full-GC pauses of 20-30 ms otherwise set p99 (README, performance)
         gc.set_threshold(settings.gc_gen0_threshold, 50, 100)
     done.set()
+    prepare_http_client()
 
 
 def _flag(event: threading.Event) -> Callable[[], Awaitable[bool]]:

@@ -266,6 +266,7 @@ def command_serve(args: argparse.Namespace) -> int:
         port=args.port,
         access_log=False,
         workers=args.workers,
+        ws="none",  # no WebSocket routes; loading uvicorn's WebSocket support costs start-up time
     )
     return 0
 

@@ -11,6 +11,7 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 
+from cds_service.observability.metrics import Metrics
 from cds_service.storage.database import audit, audit_card, feedback
 from tests.builders import hook_request, patient
 from tests.conftest import CORE_HOOKS
@@ -112,3 +113,13 @@ def test_logs_never_carry_tokens_jwts_or_patient_names(tmp_path: Path) -> None:
     assert '"event": "hook_call"' in output and '"event": "auth_failed"' in output
     for secret in (jwt_token, jwt_token.split(".")[2], fhir_token, secret_name, "Zebulon"):
         assert secret not in output
+
+
+def test_metrics_count_every_call_of_the_same_labels() -> None:
+    metrics = Metrics()
+    metrics.observe_call("mas-screen", "patient-view", "200", 0.002, ["warning"])
+    metrics.observe_call("mas-screen", "patient-view", "200", 0.004, ["warning", "critical"])
+    text = metrics.exposition().decode()
+    assert 'cds_hook_call_seconds_count{hook="patient-view",service="mas-screen",status="200"} 2.0' in text
+    assert 'cds_cards_total{indicator="warning",service="mas-screen"} 2.0' in text
+    assert 'cds_cards_total{indicator="critical",service="mas-screen"} 1.0' in text

@@ -7,9 +7,10 @@ and /metrics aggregates all workers (prometheus_client multiprocess mode).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -36,9 +37,27 @@ class Metrics:
             "cds_http_responses", "HTTP responses by status class", ["status_class"], registry=self.registry
         )
         self.auth_failures = Counter("cds_auth_failures", "Refused bearer tokens", registry=self.registry)
+        # Label lookups cost more than the observation itself: each call's children are found once.
+        self._call_latency: dict[tuple[str, str, str], Any] = {}
+        self._call_cards: dict[tuple[str, str], Any] = {}
+
+    def observe_call(self, service: str, hook: str, status: str, seconds: float, indicators: Sequence[str]) -> None:
+        """One hook call: its latency, and each card it returned by indicator."""
+        key = (service, hook, status)
+        latency = self._call_latency.get(key)
+        if latency is None:
+            latency = self._call_latency[key] = self.latency.labels(*key)
+        latency.observe(seconds)
+        for indicator in indicators:
+            cards = self._call_cards.get((service, indicator))
+            if cards is None:
+                cards = self._call_cards[(service, indicator)] = self.cards.labels(service, indicator)
+            cards.inc()
 
     def exposition(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client.multiprocess import MultiProcessCollector  # only in multiprocess mode
+
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)

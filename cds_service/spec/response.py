@@ -129,7 +129,8 @@ class CdsResponse(_Strict):
 
     def to_json(self) -> bytes:
         # exclude_none: the spec forbids nulls; optional lists default to None, never [].
-        return self.model_dump_json(exclude_none=True).encode()
+        # The serializer's bytes directly: model_dump_json() would decode them to str, and .encode() back.
+        return self.__pydantic_serializer__.to_json(self, exclude_none=True)
 
 
 class DiscoveryService(_Strict):
@@ -150,4 +151,4 @@ class DiscoveryResponse(_Strict):
     services: list[DiscoveryService]
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(exclude_none=True).encode()
+        return self.__pydantic_serializer__.to_json(self, exclude_none=True)

@@ -9,11 +9,15 @@ every checkout (one `stat` or two, a few µs):
 - a `-shm` shorter than SQLite's 32 KiB index region is extended back with zeros, which SQLite reads as an
   index to rebuild from the WAL, instead of faulting on the missing pages.
 A truncation in the middle of a statement can still fault; `faulthandler` then logs where (app start-up).
+A connection held out of the pool across writes (the audit writer's) runs the same check before each write
+(`check_held_connection`).
 """
 
 from __future__ import annotations
 
 import os
+import weakref
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,9 @@ from sqlalchemy.exc import InvalidatePoolError
 
 _IDENTITY = "cds_sqlite_identity"
 _SHM_REGION = 32 * 1024  # SQLite's WAL-index region size (WALINDEX_PGSZ)
+_HELD_CHECKS: weakref.WeakKeyDictionary[Engine, Callable[[MutableMapping[Any, Any]], None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def guard_sqlite_files(engine: Engine, path: Path) -> None:
@@ -30,14 +37,26 @@ def guard_sqlite_files(engine: Engine, path: Path) -> None:
     def remember(_dbapi_connection: Any, record: Any) -> None:
         record.info[_IDENTITY] = _identity(path)
 
-    def check(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    def verify(info: MutableMapping[Any, Any]) -> None:
         _extend_truncated_index(shm)
         current = _identity(path)
-        if current is None or current != record.info.get(_IDENTITY) or not os.access(path, os.W_OK):
+        if current is None or current != info.get(_IDENTITY) or not os.access(path, os.W_OK):
             raise InvalidatePoolError("SQLite database file removed, replaced or not writable")
+
+    def check(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        verify(record.info)
 
     event.listen(engine, "connect", remember)
     event.listen(engine, "checkout", check)
+    _HELD_CHECKS[engine] = verify
+
+
+def check_held_connection(engine: Engine, info: MutableMapping[Any, Any]) -> None:
+    """The checkout check for a connection kept checked out across writes (`info`: the connection's
+    `PoolProxiedConnection.info`). Raises InvalidatePoolError when it must be dropped; other engines pass."""
+    verify = _HELD_CHECKS.get(engine)
+    if verify is not None:
+        verify(info)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

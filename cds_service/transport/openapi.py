@@ -89,17 +89,19 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 
 # Pydantic's own "#/$defs/..." references do not resolve once the schema sits inside an OpenAPI document:
-# they point at components/schemas instead, and with_service_ids() puts the definitions there.
+# they point at components/schemas instead, and with_service_endpoints() puts the definitions there.
 _REF_TEMPLATE = "#/components/schemas/{model}"
 
 
 def _response_schema() -> tuple[dict[str, Any], dict[str, Any]]:
-    schema = CdsResponse.model_json_schema(ref_template=_REF_TEMPLATE)
+    schema = _without_nulls(CdsResponse.model_json_schema(ref_template=_REF_TEMPLATE))
     definitions = schema.pop("$defs", {})
     return schema, {"CdsResponse": schema, **definitions}
 
 
 def call_openapi() -> dict[str, Any]:
+    # The 200 answer only refers to the response model's schema; the schema itself is generated when the
+    # document is first asked for (`with_service_endpoints`): it costs start-up time no hook call needs.
     return {
         "requestBody": {"required": True, "content": {"application/json": {"schema": HOOK_REQUEST}}},
         "responses": {
@@ -159,3 +161,12 @@ def with_service_endpoints(schema: dict[str, Any], endpoints: Mapping[str, tuple
                 if parameter.get("name") == "service_id":
                     parameter["schema"] = {"type": "string", "enum": sorted(endpoints)}
     return schema
+
+
+def _without_nulls(value: Any) -> Any:
+    """As FastAPI renders its own document (exclude_none): `"default": null` and the like are left out."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value

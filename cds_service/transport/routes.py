@@ -71,6 +71,8 @@ def build_router(
 ) -> APIRouter:
     router = APIRouter()
     discovery_body = DiscoveryResponse(services=registry.discovery()).to_json()
+    # Bound once per app (after the app configured logging), not looked up again on every call.
+    call_log = log.bind()
 
     @router.get("/cds-services", summary="CDS Hooks discovery")
     async def discovery() -> Response:
@@ -183,10 +185,9 @@ def build_router(
                 "audit_unavailable", service=trace.service_id, hook_instance=trace.hook_instance, reason=str(error)
             )
             raise
-        metrics.latency.labels(trace.service_id, trace.hook or "-", str(status)).observe(latency)
-        for card in trace.cards:
-            metrics.cards.labels(trace.service_id, card.indicator).inc()
-        log.info(
+        indicators = [c.indicator for c in trace.cards]
+        metrics.observe_call(trace.service_id, trace.hook or "-", str(status), latency, indicators)
+        call_log.info(
             "hook_call",
             service=trace.service_id,
             hook=trace.hook,
@@ -194,7 +195,7 @@ def build_router(
             issuer=record.issuer,
             status=status,
             latency_ms=record.latency_ms,
-            cards=[c.indicator for c in trace.cards],
+            cards=indicators,
         )
 
     async def _identify(request: Request, trace: _CallTrace) -> None:
