@@ -1,0 +1,193 @@
+"""The three steps of a screening job, as pure functions of picklable arguments: any engine (a local
+process pool, Dask workers) runs them as they are.
+
+1. scan(chunk): light decode; who is in the export, who could get a card (`prefilter`), per as-of time.
+2. gather(chunk): copy the lines of the candidates into spill files, partitioned by patient.
+3. evaluate(partition): decode those lines in full, group by patient, run the hook's evaluation
+   (`evaluate_mas`, `screen_row`) as of each time the patient is a candidate.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import msgspec
+
+from cds_service.cards.explanation import ScreenRow, screen_row
+from cds_service.evaluation.mas import MasRules, evaluate_mas, record_from_resources
+from cds_service.fhir.identity import names_other_patient
+from cds_service.fhir.model import Condition, MedicationRequest, Observation, Patient
+from cds_service.population.light import (
+    LightMedicationRequest,
+    LightObservation,
+    LightPatient,
+    decode_light,
+    decode_subjects,
+    owner,
+    split_lines,
+)
+from cds_service.population.prefilter import Event, Windows, condition_makes_candidate, is_candidate, observation_event
+from cds_service.population.source import Chunk, read_blocks
+
+
+@dataclass
+class ScanResult:
+    chunk: int
+    lines: int = 0
+    bytes: int = 0
+    malformed: int = 0
+    unattributed: int = 0  # resources that name no patient: never attached to one
+    by_type: dict[str, int] = field(default_factory=dict)
+    patients: set[str] = field(default_factory=set)  # every patient a line belongs to
+    always: set[str] = field(default_factory=set)  # coded underlying disease or finding
+    events: dict[str, list[Event]] = field(default_factory=dict)
+    medication_requests: int = 0
+
+
+def scan(chunk: Chunk) -> ScanResult:
+    result = ScanResult(chunk.index)
+    by_type: defaultdict[str, int] = defaultdict(int)
+    events: defaultdict[str, list[Event]] = defaultdict(list)
+    for block in read_blocks(chunk):
+        result.bytes += len(block)
+        lines = split_lines(block)
+        result.lines += len(lines)
+        decoded, malformed = decode_light(lines)
+        result.malformed += malformed
+        for resource in decoded:
+            if resource is None:
+                continue
+            if isinstance(resource, LightObservation):
+                kind, patient = "Observation", owner("Observation", resource.id, resource.subject)
+            elif isinstance(resource, LightPatient):
+                kind, patient = "Patient", owner("Patient", resource.id, None)
+            elif isinstance(resource, Condition):
+                kind, patient = "Condition", owner("Condition", resource.id, resource.subject)
+            else:
+                kind, patient = "MedicationRequest", owner("MedicationRequest", resource.id, resource.subject)
+            by_type[kind] += 1
+            if patient is None:
+                result.unattributed += 1
+                continue
+            result.patients.add(patient)
+            if isinstance(resource, LightObservation):
+                event = observation_event(resource)
+                if event is not None:
+                    events[patient].append(event)
+            elif isinstance(resource, Condition):
+                if condition_makes_candidate(resource):
+                    result.always.add(patient)
+            elif isinstance(resource, LightMedicationRequest):
+                result.medication_requests += 1
+    result.by_type = dict(by_type)
+    result.events = dict(events)
+    return result
+
+
+def candidate_times(events: Sequence[Event], always: bool, as_of: Sequence[datetime], windows: Windows) -> list[int]:
+    """Indexes of the as-of times at which this patient must be evaluated in full."""
+    if always:
+        return list(range(len(as_of)))
+    return [index for index, moment in enumerate(as_of) if is_candidate(events, moment, windows)]
+
+
+def partition_of(patient: str, partitions: int) -> int:
+    return zlib.crc32(patient.encode()) % partitions  # stable across processes (unlike hash())
+
+
+@dataclass(frozen=True)
+class GatherResult:
+    chunk: int
+    lines: int
+    bytes: int
+
+
+def gather(chunk: Chunk, candidates: frozenset[str], partitions: int, spill: str) -> GatherResult:
+    """Write the candidates' lines of this chunk to spill/<partition>/<chunk>.ndjson."""
+    outputs: dict[int, list[bytes]] = defaultdict(list)
+    kept = size = 0
+    for block in read_blocks(chunk):
+        lines = split_lines(block)
+        for line, head in zip(lines, decode_subjects(lines), strict=True):
+            if head is None:
+                continue
+            patient = owner(head.resourceType, head.id, head.subject)
+            if patient is None or patient not in candidates:
+                continue
+            outputs[partition_of(patient, partitions)].append(line)
+            kept += 1
+            size += len(line) + 1
+    for partition, lines in outputs.items():
+        folder = Path(spill) / f"p{partition:05d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"c{chunk.index:06d}.ndjson", "wb") as stream:
+            stream.write(b"\n".join(lines) + b"\n")
+    return GatherResult(chunk.index, kept, size)
+
+
+FullResource = Observation | Patient | Condition | MedicationRequest
+_FULL = msgspec.json.Decoder(FullResource)
+
+
+@dataclass(frozen=True)
+class PatientRows:
+    patient_id: str
+    rows: tuple[tuple[int, ScreenRow], ...]  # (as-of index, row) for every time evaluated
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    partition: int
+    patients: int
+    evaluations: int
+    cards: tuple[PatientRows, ...]  # only patients with at least one card
+    problems: int
+
+
+def evaluate(
+    partition: int,
+    spill: str,
+    plan: dict[str, list[int]],
+    as_of: Sequence[datetime],
+    rules: MasRules,
+    medications_known: bool,
+) -> EvaluateResult:
+    """Full evaluation of one partition's candidates, each at the as-of times the plan gives it."""
+    grouped: defaultdict[str, list[FullResource]] = defaultdict(list)
+    problems = 0
+    folder = Path(spill) / f"p{partition:05d}"
+    for path in sorted(folder.glob("*.ndjson")) if folder.is_dir() else ():
+        for line in split_lines(path.read_bytes()):
+            try:
+                resource = _FULL.decode(line)
+            except msgspec.DecodeError:
+                problems += 1  # a line the scan read but the full model refuses: the hook would drop it too
+                continue
+            patient = owner(type(resource).__name__, resource.id, getattr(resource, "subject", None))
+            if patient is None or names_other_patient(resource, patient):
+                continue
+            grouped[patient].append(resource)
+    cards: list[PatientRows] = []
+    evaluations = 0
+    for patient, resources in grouped.items():
+        times = plan.get(patient, ())
+        record = record_from_resources(patient, resources, medications_known=medications_known)
+        rows: list[tuple[int, ScreenRow]] = []
+        for index in times:
+            evaluation = evaluate_mas(record, now=as_of[index], rules=rules)
+            evaluations += 1
+            if evaluation.indicator is not None:
+                rows.append((index, screen_row(evaluation)))
+        if rows:
+            cards.append(PatientRows(patient, tuple(rows)))
+    return EvaluateResult(partition, len(grouped), evaluations, tuple(cards), problems)
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
