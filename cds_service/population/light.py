@@ -41,17 +41,50 @@ class LightMedicationRequest(_Light, tag="MedicationRequest", frozen=True):
 LightResource = LightObservation | LightPatient | Condition | LightMedicationRequest
 
 
-class SubjectOnly(msgspec.Struct, frozen=True):
+class FastReference(msgspec.Struct, frozen=True, gc=False):
+    reference: str | None = None
+
+
+class FastQuantity(msgspec.Struct, frozen=True, gc=False):
+    value: float | None = None
+    comparator: str | None = None
+    unit: str | None = None
+    system: str | None = None
+    code: str | None = None
+
+
+class FastObservation(msgspec.Struct, frozen=True, tag="Observation", tag_field="resourceType", gc=False):
+    """The scan's first look at an Observation: 2-3x cheaper than `LightObservation` (the code stays raw JSON,
+    looked up once per distinct spelling; the value is a float). A value that may matter is re-read exactly."""
+
+    status: str | None = None
+    code: msgspec.Raw = msgspec.Raw()
+    subject: FastReference | None = None
+    valueQuantity: FastQuantity | None = None  # noqa: N815
+    dataAbsentReason: msgspec.Raw = msgspec.Raw()  # noqa: N815
+
+
+class FastOther(msgspec.Struct, frozen=True, gc=False):
+    """Any other line: its type, id and subject (the gather pass needs no more)."""
+
+    resourceType: str | None = None  # noqa: N815
+    id: str | None = None
+    subject: FastReference | None = None
+
+
+class SubjectOnly(msgspec.Struct, frozen=True, gc=False):
     """The gather pass needs the owner of a line and nothing else."""
 
     resourceType: str | None = None  # noqa: N815
     id: str | None = None
-    subject: Reference | None = None
+    subject: FastReference | None = None
 
 
 SCANNED_TYPES = frozenset({"Patient", "Observation", "Condition", "MedicationRequest"})
 _BLOCK = msgspec.json.Decoder(list[LightResource])
 _ONE = msgspec.json.Decoder(LightResource)
+_OBSERVATION = msgspec.json.Decoder(LightObservation)
+_FAST_BLOCK = msgspec.json.Decoder(list[FastObservation])
 _SUBJECT_BLOCK = msgspec.json.Decoder(list[SubjectOnly])
 _SUBJECT_ONE = msgspec.json.Decoder(SubjectOnly)
 
@@ -81,6 +114,21 @@ def decode_light(lines: Sequence[bytes]) -> tuple[list[LightResource | None], in
     return decoded, malformed
 
 
+def decode_fast_observations(lines: Sequence[bytes]) -> list[FastObservation] | None:
+    """A block of Observation lines at the fast view, or None when any line does not fit it."""
+    try:
+        return _FAST_BLOCK.decode(b"[" + b",".join(lines) + b"]")
+    except msgspec.DecodeError:
+        return None
+
+
+def decode_observation(line: bytes) -> LightObservation | None:
+    try:
+        return _OBSERVATION.decode(line)
+    except msgspec.DecodeError:
+        return None
+
+
 def decode_subjects(lines: Sequence[bytes]) -> list[SubjectOnly | None]:
     try:
         return list(_SUBJECT_BLOCK.decode(b"[" + b",".join(lines) + b"]"))
@@ -103,14 +151,17 @@ def _is_other_type(line: bytes) -> bool:
     return kind is not None and kind not in SCANNED_TYPES
 
 
-def patient_of_reference(reference: Reference | None) -> str | None:
+def patient_of_reference(reference: Reference | FastReference | None) -> str | None:
     """The patient id a subject reference names (relative, absolute or versioned), else None.
 
     The same reading as `cds_service.fhir.identity.reference_is_patient`; a resource without a subject
     names nobody and is never attached to a patient here (unlike a hook call, no search scoped it)."""
     if reference is None or not reference.reference:
         return None
-    parts = reference.reference.rstrip("/").split("/")
+    text = reference.reference
+    if text.startswith("Patient/") and text.count("/") == 1:
+        return text[8:] or None  # the common relative form, without splitting
+    parts = text.rstrip("/").split("/")
     if len(parts) >= 4 and parts[-2] == "_history":
         parts = parts[:-2]
     if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
@@ -118,7 +169,7 @@ def patient_of_reference(reference: Reference | None) -> str | None:
     return None
 
 
-def owner(kind: str | None, resource_id: str | None, subject: Reference | None) -> str | None:
+def owner(kind: str | None, resource_id: str | None, subject: Reference | FastReference | None) -> str | None:
     if kind == "Patient":
         return resource_id or None
     return patient_of_reference(subject)

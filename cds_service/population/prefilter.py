@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from cds_service.facts.analytes import ANALYTE_BY_LOINC, CATALOGUE, A
+import msgspec
+
+from cds_service.facts.analytes import ANALYTE_BY_LOINC, CATALOGUE, A, Conversion
 from cds_service.facts.conditions import classify_concept
 from cds_service.facts.fhir_time import parse_fhir_time
 from cds_service.facts.observations import COUNTING, FUTURE_TOLERANCE, LOINC, PRELIMINARY
-from cds_service.facts.units import UnitError, normalise
-from cds_service.fhir.model import Condition
+from cds_service.facts.units import UCUM, UnitError, normalise
+from cds_service.fhir.model import CodeableConcept, Condition, Quantity
 from cds_service.population.light import LightObservation
 from cds_service.rules.mas import hscore
 from cds_service.rules.mas.screen import SUGGESTIVE_FERRITIN
@@ -45,6 +47,7 @@ FIBRINOGEN = "fibrinogen"
 AST = "ast"
 WATCHED = frozenset({A.FERRITIN, A.TEMPERATURE, A.TRIGLYCERIDES, A.FIBRINOGEN, A.AST, *CYTOPENIA_ITEMS})
 SLACK = timedelta(seconds=1)
+COUNTED_STATUSES = frozenset({*COUNTING, PRELIMINARY})
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,7 @@ def observation_event(observation: LightObservation) -> Event | None:
 
 
 def _analyte_of(observation: LightObservation) -> A | None:
-    if observation.code is None:
-        return None
-    for coding in observation.code.coding:
-        if coding.system == LOINC and coding.code in ANALYTE_BY_LOINC:
-            return ANALYTE_BY_LOINC[coding.code]
-    return None
+    return _analyte_of_concept(observation.code)
 
 
 def _contribution(analyte: A, value: Decimal) -> tuple[str | None, Decimal]:
@@ -170,3 +168,96 @@ def is_candidate(events: Iterable[Event], as_of: datetime, windows: Windows) -> 
         + best.get(AST, Decimal(0))
     )
     return bound >= hscore.CUTOFF
+
+
+# --- The fast first look (most results are normal and stop here) --------------------------------------------
+
+_UP = {
+    A.FERRITIN: SUGGESTIVE_FERRITIN,
+    A.TEMPERATURE: hscore.TEMPERATURE[0][0],
+    A.TRIGLYCERIDES: hscore.TRIGLYCERIDES[0][0],
+    A.AST: hscore.AST_MIN,
+}
+_DOWN = {A.FIBRINOGEN: hscore.FIBRINOGEN_MAX, **{a: hscore.CYTOPENIA[item] for a, item in CYTOPENIA_ITEMS.items()}}
+_CACHE_MAX = 50_000
+EXACT = "exact"
+
+
+class FastCheck:
+    """Says cheaply, in the unit as received, that a value lies clearly on the normal side of every threshold
+    of the bound; everything else (near a threshold, an unusual unit) is read exactly by `observation_event`.
+
+    Each unit's conversion is the catalogue's, and is checked once against the facts layer's `normalise`
+    before it is trusted; a unit that cannot be checked always goes the exact way."""
+
+    def __init__(self) -> None:
+        self._analytes: dict[bytes, A | None] = {}
+        self._limits: dict[tuple[A, str | None, str | None, str | None], tuple[bool, float] | str] = {}
+        self._decoder = msgspec.json.Decoder(CodeableConcept)
+
+    def analyte(self, raw_code: bytes) -> A | None:
+        found = self._analytes.get(raw_code, EXACT)
+        if found != EXACT:
+            return found  # type: ignore[return-value]
+        try:
+            concept = self._decoder.decode(raw_code) if raw_code and raw_code != b"null" else None
+        except msgspec.DecodeError:
+            concept = None
+        analyte = _analyte_of_concept(concept)
+        if len(self._analytes) < _CACHE_MAX:
+            self._analytes[raw_code] = analyte
+        return analyte
+
+    def clearly_normal(self, analyte: A, value: float, system: str | None, code: str | None, unit: str | None) -> bool:
+        key = (analyte, system, code, unit)
+        limit = self._limits.get(key)
+        if limit is None:
+            limit = _received_limit(analyte, system, code, unit)
+            if len(self._limits) < _CACHE_MAX:
+                self._limits[key] = limit
+        if isinstance(limit, str):
+            return False
+        upward, boundary = limit
+        margin = abs(boundary) * 1e-9 + 1e-12
+        return value < boundary - margin if upward else value > boundary + margin
+
+
+def _analyte_of_concept(concept: CodeableConcept | None) -> A | None:
+    if concept is None:
+        return None
+    for coding in concept.coding:
+        if coding.system == LOINC and coding.code in ANALYTE_BY_LOINC:
+            return ANALYTE_BY_LOINC[coding.code]
+    return None
+
+
+def _received_limit(analyte: A, system: str | None, code: str | None, unit: str | None) -> tuple[bool, float] | str:
+    """The bound's threshold in this unit, as (upward, value); EXACT when the unit is not a checked one."""
+    definition = CATALOGUE[analyte]
+    conversion = _catalogue_conversion(analyte, system, code, unit)
+    if conversion is None or conversion.factor <= 0 or conversion.divisor <= 0:
+        return EXACT
+    probe_canonical = (definition.plausible[0] + definition.plausible[1]) / 2
+    probe = probe_canonical * conversion.divisor / conversion.factor - conversion.shift
+    try:
+        checked = normalise(definition, Quantity(value=probe, unit=unit, system=system, code=code)).value
+    except UnitError:
+        return EXACT
+    if abs(checked - conversion.apply(probe)) > abs(probe_canonical) * Decimal("1e-12") + Decimal("1e-12"):
+        return EXACT
+    upward = analyte in _UP
+    canonical = _UP[analyte] if upward else _DOWN[analyte]
+    return upward, float(canonical * conversion.divisor / conversion.factor - conversion.shift)
+
+
+def _catalogue_conversion(analyte: A, system: str | None, code: str | None, unit: str | None) -> Conversion | None:
+    definition = CATALOGUE[analyte]
+    spellings = ([code] if system == UCUM and code else []) + ([unit] if unit else [])
+    if not spellings:
+        return definition.conversions[definition.unit] if definition.unitless_ok else None
+    for raw in spellings:
+        spelled = raw.strip().replace("µ", "u").replace("μ", "u")
+        found = definition.conversions.get(definition.aliases.get(spelled, spelled))
+        if found is not None:
+            return found
+    return None

@@ -24,15 +24,28 @@ from cds_service.evaluation.mas import MasRules, evaluate_mas, record_from_resou
 from cds_service.fhir.identity import names_other_patient
 from cds_service.fhir.model import Condition, MedicationRequest, Observation, Patient
 from cds_service.population.light import (
+    FastObservation,
     LightMedicationRequest,
     LightObservation,
     LightPatient,
+    decode_fast_observations,
     decode_light,
+    decode_observation,
     decode_subjects,
     owner,
+    patient_of_reference,
     split_lines,
 )
-from cds_service.population.prefilter import Event, Windows, condition_makes_candidate, is_candidate, observation_event
+from cds_service.population.prefilter import (
+    COUNTED_STATUSES,
+    WATCHED,
+    Event,
+    FastCheck,
+    Windows,
+    condition_makes_candidate,
+    is_candidate,
+    observation_event,
+)
 from cds_service.population.source import Chunk, read_blocks
 
 
@@ -54,40 +67,87 @@ def scan(chunk: Chunk) -> ScanResult:
     result = ScanResult(chunk.index)
     by_type: defaultdict[str, int] = defaultdict(int)
     events: defaultdict[str, list[Event]] = defaultdict(list)
+    check = FastCheck()
     for block in read_blocks(chunk):
         result.bytes += len(block)
         lines = split_lines(block)
         result.lines += len(lines)
-        decoded, malformed = decode_light(lines)
-        result.malformed += malformed
-        for resource in decoded:
-            if resource is None:
-                continue
-            if isinstance(resource, LightObservation):
-                kind, patient = "Observation", owner("Observation", resource.id, resource.subject)
-            elif isinstance(resource, LightPatient):
-                kind, patient = "Patient", owner("Patient", resource.id, None)
-            elif isinstance(resource, Condition):
-                kind, patient = "Condition", owner("Condition", resource.id, resource.subject)
-            else:
-                kind, patient = "MedicationRequest", owner("MedicationRequest", resource.id, resource.subject)
-            by_type[kind] += 1
-            if patient is None:
-                result.unattributed += 1
-                continue
-            result.patients.add(patient)
-            if isinstance(resource, LightObservation):
-                event = observation_event(resource)
-                if event is not None:
-                    events[patient].append(event)
-            elif isinstance(resource, Condition):
-                if condition_makes_candidate(resource):
-                    result.always.add(patient)
-            elif isinstance(resource, LightMedicationRequest):
-                result.medication_requests += 1
+        fast = decode_fast_observations(lines)
+        if fast is not None:
+            by_type["Observation"] += len(lines)
+            _scan_observations(lines, fast, check, result, events)
+        else:
+            _scan_any(lines, result, by_type, events)
     result.by_type = dict(by_type)
     result.events = dict(events)
     return result
+
+
+def _scan_observations(
+    lines: Sequence[bytes],
+    observations: Sequence[FastObservation],
+    check: FastCheck,
+    result: ScanResult,
+    events: defaultdict[str, list[Event]],
+) -> None:
+    """The hot loop (most lines of an export): owner, analyte, status and a float comparison per line."""
+    patients = result.patients
+    counted = COUNTED_STATUSES
+    for line, observation in zip(lines, observations, strict=True):
+        patient = patient_of_reference(observation.subject)
+        if patient is None:
+            result.unattributed += 1
+            continue
+        patients.add(patient)
+        if observation.status not in counted:
+            continue
+        quantity = observation.valueQuantity
+        if quantity is None or quantity.value is None or quantity.comparator is not None:
+            continue
+        analyte = check.analyte(bytes(observation.code))
+        if analyte is None or analyte not in WATCHED:
+            continue
+        absent = observation.dataAbsentReason
+        if absent and bytes(absent) != b"null":
+            continue
+        if check.clearly_normal(analyte, quantity.value, quantity.system, quantity.code, quantity.unit):
+            continue
+        exact = decode_observation(line)  # near or past a threshold, or an unusual unit: read it exactly
+        event = observation_event(exact) if exact is not None else None
+        if event is not None:
+            events[patient].append(event)
+
+
+def _scan_any(
+    lines: Sequence[bytes], result: ScanResult, by_type: defaultdict[str, int], events: defaultdict[str, list[Event]]
+) -> None:
+    decoded, malformed = decode_light(lines)
+    result.malformed += malformed
+    for resource in decoded:
+        if resource is None:
+            continue
+        if isinstance(resource, LightObservation):
+            kind, patient = "Observation", owner("Observation", resource.id, resource.subject)
+        elif isinstance(resource, LightPatient):
+            kind, patient = "Patient", owner("Patient", resource.id, None)
+        elif isinstance(resource, Condition):
+            kind, patient = "Condition", owner("Condition", resource.id, resource.subject)
+        else:
+            kind, patient = "MedicationRequest", owner("MedicationRequest", resource.id, resource.subject)
+        by_type[kind] += 1
+        if patient is None:
+            result.unattributed += 1
+            continue
+        result.patients.add(patient)
+        if isinstance(resource, LightObservation):
+            event = observation_event(resource)
+            if event is not None:
+                events[patient].append(event)
+        elif isinstance(resource, Condition):
+            if condition_makes_candidate(resource):
+                result.always.add(patient)
+        elif isinstance(resource, LightMedicationRequest):
+            result.medication_requests += 1
 
 
 def candidate_times(events: Sequence[Event], always: bool, as_of: Sequence[datetime], windows: Windows) -> list[int]:
