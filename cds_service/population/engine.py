@@ -45,7 +45,7 @@ class LocalEngine:
         self._pool: Executor | None = None
 
     def __enter__(self) -> LocalEngine:
-        self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=steps.worker_setup)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -89,18 +89,36 @@ def screen(
     spill_dir: Path | None = None,
     chunk_bytes: int | None = None,
 ) -> ScreenOutcome:
-    import time
-
     progress = progress or Progress(enabled=False)
     windows = Windows(lab=rules.lab_window, temperature=rules.temperature_window)
     files = ndjson_files(source)
     chunks = plan_chunks(files, chunk_bytes) if chunk_bytes else plan_chunks(files)
-    timings: dict[str, float] = {}
 
+    spill_root = Path(tempfile.mkdtemp(prefix="screen-", dir=spill_dir))
+    try:
+        return _screen(chunks, spill_root, as_of, rules, engine, progress, prefilter, medications_known, windows)
+    finally:
+        shutil.rmtree(spill_root, ignore_errors=True)
+
+
+def _screen(
+    chunks: Sequence[Chunk],
+    spill_root: Path,
+    as_of: Sequence[datetime],
+    rules: MasRules,
+    engine: Engine,
+    progress: Progress,
+    prefilter: bool,
+    medications_known: bool,
+    windows: Windows,
+) -> ScreenOutcome:
+    import time
+
+    timings: dict[str, float] = {}
     started = time.perf_counter()
     step = progress.step("scan", len(chunks), "chunks")
     scans = []
-    for result in engine.run(steps.scan, [(chunk,) for chunk in chunks]):
+    for result in engine.run(steps.scan, [(chunk, str(spill_root)) for chunk in chunks]):
         scans.append(result)
         step.advance()
     patients: set[str] = set().union(*(s.patients for s in scans)) if scans else set()
@@ -126,40 +144,36 @@ def screen(
     step.finish(f"{len(patients):,} patients, {len(plan):,} to evaluate")
     timings["scan"] = time.perf_counter() - started
 
-    spill_root = Path(tempfile.mkdtemp(prefix="screen-", dir=spill_dir))
-    try:
-        started = time.perf_counter()
-        share = len(plan) / len(patients) if patients else 0.0
-        partitions = max(1, min(4096, math.ceil(total_bytes * share / PARTITION_BYTES)), engine.workers * 2)
-        candidate_set = frozenset(plan)
-        step = progress.step("gather", len(chunks), "chunks")
-        gathered = 0
-        calls = [(chunk, candidate_set, partitions, str(spill_root)) for chunk in chunks] if plan else []
-        for gathered_chunk in engine.run(steps.gather, calls):
-            gathered += gathered_chunk.lines
-            step.advance()
-        step.finish(f"{gathered:,} lines of {len(plan):,} patients")
-        timings["gather"] = time.perf_counter() - started
+    started = time.perf_counter()
+    share = len(plan) / len(patients) if patients else 0.0
+    partitions = max(1, min(4096, math.ceil(total_bytes * share / PARTITION_BYTES)), engine.workers * 2)
+    candidate_set = frozenset(plan)
+    step = progress.step("gather", len(chunks), "chunks")
+    gathered = 0
+    calls = [(chunk, candidate_set, partitions, str(spill_root)) for chunk in chunks] if plan else []
+    for gathered_chunk in engine.run(steps.gather, calls):
+        gathered += gathered_chunk.lines
+        step.advance()
+    step.finish(f"{gathered:,} lines of {len(plan):,} patients")
+    timings["gather"] = time.perf_counter() - started
 
-        started = time.perf_counter()
-        by_partition: dict[int, dict[str, list[int]]] = {}
-        for patient, times in plan.items():
-            by_partition.setdefault(steps.partition_of(patient, partitions), {})[patient] = times
-        step = progress.step("evaluate", len(plan), "patients")
-        cards: list[steps.PatientRows] = []
-        evaluations = 0
-        calls = [
-            (partition, str(spill_root), part_plan, list(as_of), rules, medications_known)
-            for partition, part_plan in sorted(by_partition.items())
-        ]
-        for evaluated in engine.run(steps.evaluate, calls):
-            cards.extend(evaluated.cards)
-            evaluations += evaluated.evaluations
-            step.advance(len(by_partition[evaluated.partition]))
-        step.finish(f"{sum(len(c.rows) for c in cards):,} cards")
-        timings["evaluate"] = time.perf_counter() - started
-    finally:
-        shutil.rmtree(spill_root, ignore_errors=True)
+    started = time.perf_counter()
+    by_partition: dict[int, dict[str, list[int]]] = {}
+    for patient, times in plan.items():
+        by_partition.setdefault(steps.partition_of(patient, partitions), {})[patient] = times
+    step = progress.step("evaluate", len(plan), "patients")
+    cards: list[steps.PatientRows] = []
+    evaluations = 0
+    calls = [
+        (partition, str(spill_root), part_plan, list(as_of), rules, medications_known)
+        for partition, part_plan in sorted(by_partition.items())
+    ]
+    for evaluated in engine.run(steps.evaluate, calls):
+        cards.extend(evaluated.cards)
+        evaluations += evaluated.evaluations
+        step.advance(len(by_partition[evaluated.partition]))
+    step.finish(f"{sum(len(c.rows) for c in cards):,} cards")
+    timings["evaluate"] = time.perf_counter() - started
 
     by_type: dict[str, int] = {}
     for result in scans:

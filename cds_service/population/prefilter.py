@@ -34,7 +34,7 @@ from cds_service.facts.fhir_time import parse_fhir_time
 from cds_service.facts.observations import COUNTING, FUTURE_TOLERANCE, LOINC, PRELIMINARY
 from cds_service.facts.units import UCUM, UnitError, normalise
 from cds_service.fhir.model import CodeableConcept, Condition, Quantity
-from cds_service.population.light import LightObservation
+from cds_service.population.light import FastQuantity, LightObservation
 from cds_service.rules.mas import hscore
 from cds_service.rules.mas.screen import SUGGESTIVE_FERRITIN
 
@@ -181,6 +181,7 @@ _UP = {
 _DOWN = {A.FIBRINOGEN: hscore.FIBRINOGEN_MAX, **{a: hscore.CYTOPENIA[item] for a, item in CYTOPENIA_ITEMS.items()}}
 _CACHE_MAX = 50_000
 EXACT = "exact"
+IGNORED = "ignored"
 
 
 class FastCheck:
@@ -193,6 +194,7 @@ class FastCheck:
     def __init__(self) -> None:
         self._analytes: dict[bytes, A | None] = {}
         self._limits: dict[tuple[A, str | None, str | None, str | None], tuple[bool, float] | str] = {}
+        self._raw_limits: dict[tuple[bytes, str | None, str | None, str | None], tuple[bool, float] | str] = {}
         self._decoder = msgspec.json.Decoder(CodeableConcept)
 
     def analyte(self, raw_code: bytes) -> A | None:
@@ -207,6 +209,29 @@ class FastCheck:
         if len(self._analytes) < _CACHE_MAX:
             self._analytes[raw_code] = analyte
         return analyte
+
+    def clearly_normal_raw(self, raw_code: bytes, quantity: FastQuantity) -> bool:
+        """clearly_normal for a raw code: True also when the code is no analyte the bound watches."""
+        key = (raw_code, quantity.system, quantity.code, quantity.unit)
+        limit = self._raw_limits.get(key)
+        if limit is None:
+            analyte = self.analyte(raw_code)
+            if analyte is None or analyte not in WATCHED:
+                limit = IGNORED
+            else:
+                limit = _received_limit(analyte, quantity.system, quantity.code, quantity.unit)
+            if len(self._raw_limits) < _CACHE_MAX:
+                self._raw_limits[key] = limit
+        if limit is IGNORED:
+            return True
+        if isinstance(limit, str):
+            return False
+        upward, boundary = limit
+        value = quantity.value
+        if value is None:
+            return True
+        margin = abs(boundary) * 1e-9 + 1e-12
+        return value < boundary - margin if upward else value > boundary + margin
 
     def clearly_normal(self, analyte: A, value: float, system: str | None, code: str | None, unit: str | None) -> bool:
         key = (analyte, system, code, unit)

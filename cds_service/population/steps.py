@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -31,14 +32,12 @@ from cds_service.population.light import (
     decode_fast_observations,
     decode_light,
     decode_observation,
-    decode_subjects,
     owner,
     patient_of_reference,
     split_lines,
 )
 from cds_service.population.prefilter import (
     COUNTED_STATUSES,
-    WATCHED,
     Event,
     FastCheck,
     Windows,
@@ -63,10 +62,13 @@ class ScanResult:
     medication_requests: int = 0
 
 
-def scan(chunk: Chunk) -> ScanResult:
+def scan(chunk: Chunk, spill: str) -> ScanResult:
+    """Scan one chunk; the owner of every line goes to spill/owners/<chunk>.txt (run-length: most exports
+    keep a patient's lines together) so that `gather` never decodes a line again."""
     result = ScanResult(chunk.index)
     by_type: defaultdict[str, int] = defaultdict(int)
     events: defaultdict[str, list[Event]] = defaultdict(list)
+    runs: list[list[Any]] = []  # [owner or "", count]
     check = FastCheck()
     for block in read_blocks(chunk):
         result.bytes += len(block)
@@ -75,9 +77,17 @@ def scan(chunk: Chunk) -> ScanResult:
         fast = decode_fast_observations(lines)
         if fast is not None:
             by_type["Observation"] += len(lines)
-            _scan_observations(lines, fast, check, result, events)
+            owners = _scan_observations(lines, fast, check, result, events)
         else:
-            _scan_any(lines, result, by_type, events)
+            owners = _scan_any(lines, result, by_type, events)
+        for patient in owners:
+            if runs and runs[-1][0] == patient:
+                runs[-1][1] += 1
+            else:
+                runs.append([patient, 1])
+    folder = Path(spill) / "owners"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"c{chunk.index:06d}.txt").write_text("".join(f"{n}\t{p}\n" for p, n in runs), encoding="utf-8")
     result.by_type = dict(by_type)
     result.events = dict(events)
     return result
@@ -89,42 +99,52 @@ def _scan_observations(
     check: FastCheck,
     result: ScanResult,
     events: defaultdict[str, list[Event]],
-) -> None:
-    """The hot loop (most lines of an export): owner, analyte, status and a float comparison per line."""
+) -> list[str]:
+    """The hot loop (most lines of an export): owner, status, and one cached threshold per code and unit."""
     patients = result.patients
     counted = COUNTED_STATUSES
+    owners: list[str] = []
+    last = ""
     for line, observation in zip(lines, observations, strict=True):
-        patient = patient_of_reference(observation.subject)
-        if patient is None:
+        subject = observation.subject
+        reference = subject.reference if subject is not None else None
+        if reference is not None and reference.startswith("Patient/") and reference.find("/", 8) < 0:
+            patient = reference[8:]
+        else:
+            patient = patient_of_reference(subject) or ""
+        owners.append(patient)
+        if not patient:
             result.unattributed += 1
             continue
-        patients.add(patient)
+        if patient != last:
+            patients.add(patient)
+            last = patient
         if observation.status not in counted:
             continue
         quantity = observation.valueQuantity
         if quantity is None or quantity.value is None or quantity.comparator is not None:
             continue
-        analyte = check.analyte(bytes(observation.code))
-        if analyte is None or analyte not in WATCHED:
+        if check.clearly_normal_raw(bytes(observation.code), quantity):
             continue
         absent = observation.dataAbsentReason
         if absent and bytes(absent) != b"null":
-            continue
-        if check.clearly_normal(analyte, quantity.value, quantity.system, quantity.code, quantity.unit):
             continue
         exact = decode_observation(line)  # near or past a threshold, or an unusual unit: read it exactly
         event = observation_event(exact) if exact is not None else None
         if event is not None:
             events[patient].append(event)
+    return owners
 
 
 def _scan_any(
     lines: Sequence[bytes], result: ScanResult, by_type: defaultdict[str, int], events: defaultdict[str, list[Event]]
-) -> None:
+) -> list[str]:
     decoded, malformed = decode_light(lines)
     result.malformed += malformed
+    owners: list[str] = []
     for resource in decoded:
         if resource is None:
+            owners.append("")
             continue
         if isinstance(resource, LightObservation):
             kind, patient = "Observation", owner("Observation", resource.id, resource.subject)
@@ -135,6 +155,7 @@ def _scan_any(
         else:
             kind, patient = "MedicationRequest", owner("MedicationRequest", resource.id, resource.subject)
         by_type[kind] += 1
+        owners.append(patient or "")
         if patient is None:
             result.unattributed += 1
             continue
@@ -148,6 +169,7 @@ def _scan_any(
                 result.always.add(patient)
         elif isinstance(resource, LightMedicationRequest):
             result.medication_requests += 1
+    return owners
 
 
 def candidate_times(events: Sequence[Event], always: bool, as_of: Sequence[datetime], windows: Windows) -> list[int]:
@@ -169,26 +191,34 @@ class GatherResult:
 
 
 def gather(chunk: Chunk, candidates: frozenset[str], partitions: int, spill: str) -> GatherResult:
-    """Write the candidates' lines of this chunk to spill/<partition>/<chunk>.ndjson."""
+    """Write the candidates' lines of this chunk to spill/<partition>/<chunk>.ndjson, reading each line's
+    owner from the scan's owners file (the same blocks and lines, in the same order)."""
     outputs: dict[int, list[bytes]] = defaultdict(list)
     kept = size = 0
+    runs = _owner_runs(Path(spill) / "owners" / f"c{chunk.index:06d}.txt")
+    current, remaining = "", 0
     for block in read_blocks(chunk):
-        lines = split_lines(block)
-        for line, head in zip(lines, decode_subjects(lines), strict=True):
-            if head is None:
-                continue
-            patient = owner(head.resourceType, head.id, head.subject)
-            if patient is None or patient not in candidates:
-                continue
-            outputs[partition_of(patient, partitions)].append(line)
-            kept += 1
-            size += len(line) + 1
+        for line in split_lines(block):
+            if remaining == 0:
+                current, remaining = next(runs)
+            remaining -= 1
+            if current and current in candidates:
+                outputs[partition_of(current, partitions)].append(line)
+                kept += 1
+                size += len(line) + 1
     for partition, lines in outputs.items():
         folder = Path(spill) / f"p{partition:05d}"
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / f"c{chunk.index:06d}.ndjson", "wb") as stream:
             stream.write(b"\n".join(lines) + b"\n")
     return GatherResult(chunk.index, kept, size)
+
+
+def _owner_runs(path: Path) -> Iterator[tuple[str, int]]:
+    with path.open(encoding="utf-8") as stream:
+        for text in stream:
+            count, _, patient = text.rstrip("\n").partition("\t")
+            yield patient, int(count)
 
 
 FullResource = Observation | Patient | Condition | MedicationRequest
@@ -247,6 +277,14 @@ def evaluate(
         if rows:
             cards.append(PatientRows(patient, tuple(rows)))
     return EvaluateResult(partition, len(grouped), evaluations, tuple(cards), problems)
+
+
+def worker_setup() -> None:
+    """In each worker process: far fewer young-generation collections (the scan and the rules allocate
+    millions of short-lived objects; CPython's default threshold of 700 rescans the heap constantly)."""
+    import gc
+
+    gc.set_threshold(100_000, 50, 100)
 
 
 def cpu_count() -> int:
