@@ -190,8 +190,11 @@ def _redis_ready(replay: ReplayStore) -> Callable[[], Awaitable[bool]]:
 def _mount_sandbox(app: FastAPI, *, registry: Registry, engine: Engine, clock: Callable[[], datetime]) -> None:
     """The sandbox page, its API and the fixture FHIR server: sandbox mode only, never in production."""
     from cds_service.sandbox.api import build_sandbox_router
+    from cds_service.sandbox.bulk_export import build_bulk_router
     from cds_service.sandbox.fhir_server import build_fhir_router
 
+    # $export first: the FHIR server's /{type}/{id} route would otherwise take Patient/$export.
+    app.include_router(build_bulk_router(clock=clock), prefix=SANDBOX_FHIR_PATH, include_in_schema=False)
     app.include_router(build_fhir_router(clock=clock), prefix=SANDBOX_FHIR_PATH, include_in_schema=False)
     app.include_router(
         build_sandbox_router(registry=registry, engine=engine, clock=clock, fhir_base_path=SANDBOX_FHIR_PATH),
