@@ -27,7 +27,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from cds_service.facts.fhir_time import parse_fhir_time
-from cds_service.population.generate import patient_resources
+from cds_service.population.generate import Mix, patient_resources
 from cds_service.sandbox.fixtures import FIXTURE_EPOCH, FixturePatient, load_patients
 from cds_service.sandbox.store import FhirStore, SearchError
 from cds_service.spec.operation_outcome import IssueCode, build_operation_outcome
@@ -56,7 +56,7 @@ def generated_population(count: int = GENERATED_PATIENTS, seed: int = GENERATED_
     rng = random.Random(seed)
     found: dict[str, FixturePatient] = {}
     for index in range(count):
-        resources = list(patient_resources(index, rng=rng, anchor=FIXTURE_EPOCH, observations=40, days=6, mix=None))
+        resources = list(patient_resources(index, rng=rng, anchor=FIXTURE_EPOCH, observations=40, days=6, mix=Mix()))
         bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
         found[f"generated-{index}"] = FixturePatient(f"generated-{index}", bundle)
     return found
@@ -67,6 +67,7 @@ def build_bulk_router(
     clock: Callable[[], datetime] | None = None,
     generated: int = GENERATED_PATIENTS,
     delay_seconds: float = 1.0,
+    lines_per_file: int = LINES_PER_FILE,
 ) -> APIRouter:
     now = clock or (lambda: datetime.now(UTC))
     groups: dict[str, dict[str, FixturePatient]] = {}
@@ -111,7 +112,7 @@ def build_bulk_router(
                 ready_at=time.monotonic() + delay_seconds,
                 transaction_time=moment.isoformat(),
             )
-            _write_files(job, members, moment, plan)
+            _write_files(job, members, moment, plan, lines_per_file)
             jobs[job.id] = job
         base = str(request.base_url).rstrip("/") + _prefix(request)
         return Response(status_code=202, headers={"Content-Location": f"{base}/$export-status/{job.id}"})
@@ -206,7 +207,9 @@ def _plan(params: list[tuple[str, str]]) -> _Plan:
     return _Plan(tuple(dict.fromkeys(types)) or EXPORT_TYPES, since, filters)
 
 
-def _write_files(job: Job, members: dict[str, FixturePatient], moment: datetime, plan: _Plan) -> None:
+def _write_files(
+    job: Job, members: dict[str, FixturePatient], moment: datetime, plan: _Plan, lines_per_file: int
+) -> None:
     resources = [r for patient in members.values() for r in patient.resources(moment)]
     store = FhirStore.of(resources)
     for kind in plan.types:
@@ -220,8 +223,8 @@ def _write_files(job: Job, members: dict[str, FixturePatient], moment: datetime,
             selected = [r for r in selected if id(r) in keep]
         if plan.since is not None:
             selected = [r for r in selected if _changed_since(r, plan.since)]
-        for part, start in enumerate(range(0, len(selected), LINES_PER_FILE)):
-            lines = b"".join(orjson.dumps(r) + b"\n" for r in selected[start : start + LINES_PER_FILE])
+        for part, start in enumerate(range(0, len(selected), lines_per_file)):
+            lines = b"".join(orjson.dumps(r) + b"\n" for r in selected[start : start + lines_per_file])
             job.files[f"{kind}.{part}.ndjson"] = (kind, lines)
         job.counts[kind] = len(selected)
 
