@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench bench-population clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,7 @@ clean:
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	PYTHONPATH=. $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Population screening benchmark (10 million Observations by default; writes the data under var/ once).
+bench-population: $(STAMP)
+	PYTHONPATH=. $(BIN)/python -m bench.population $(BENCH_ARGS)

@@ -84,7 +84,11 @@ def test_as_of_ranges() -> None:
     assert len(times) == 5 and times[1] - times[0] == timedelta(hours=12)
     assert parse_as_of("2026-01-01T00:00Z/2026-01-02T00:00Z", "P1D", now=FIXED_NOW)[-1].day == 2
     assert parse_as_of(None, None, now=FIXED_NOW) == [FIXED_NOW]
-    for text, step in (("2026-01-02T00:00Z..2026-01-01T00:00Z", None), ("2026-01-01T00:00Z", "1d"),
-                       ("2026-01-01T00:00Z..2026-01-02T00:00Z", "0h"), ("yesterday", None)):
+    for text, step in (
+        ("2026-01-02T00:00Z..2026-01-01T00:00Z", None),
+        ("2026-01-01T00:00Z", "1d"),
+        ("2026-01-01T00:00Z..2026-01-02T00:00Z", "0h"),
+        ("yesterday", None),
+    ):
         with pytest.raises(UsageError):
             parse_as_of(text, step, now=FIXED_NOW)

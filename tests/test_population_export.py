@@ -35,7 +35,9 @@ ASYNC = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
 @pytest.fixture
 def bulk() -> Iterator[TestClient]:
     app = FastAPI()
-    app.include_router(build_bulk_router(clock=lambda: FIXED_NOW, generated=30, delay_seconds=0.3, lines_per_file=500), prefix="/fhir")
+    app.include_router(
+        build_bulk_router(clock=lambda: FIXED_NOW, generated=30, delay_seconds=0.3, lines_per_file=500), prefix="/fhir"
+    )
     with TestClient(app) as client:
         yield client
 
@@ -120,8 +122,17 @@ def test_post_kick_off_reads_a_parameters_body(bulk: TestClient) -> None:
 def test_screen_runs_the_export_against_the_sandbox_server(tmp_path: Path) -> None:
     with running_server({"CDS_SANDBOX": "true", "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}) as server:
         out = tmp_path / "out"
-        code = main(["screen", f"{server.url}/sandbox/fhir", "--out", str(out), "--quiet", "--download-dir",
-                     str(tmp_path / "download")])
+        code = main(
+            [
+                "screen",
+                f"{server.url}/sandbox/fhir",
+                "--out",
+                str(out),
+                "--quiet",
+                "--download-dir",
+                str(tmp_path / "download"),
+            ]
+        )
     assert code == 0
     downloaded = sorted(p.name for p in (tmp_path / "download").iterdir())
     assert "Patient.0.ndjson" in downloaded and any(n.startswith("Observation.") for n in downloaded)
@@ -198,7 +209,9 @@ def test_smart_backend_services_token_with_a_signed_client_assertion(tmp_path: P
     )
     respx.get(f"{BASE}/status/2").mock(return_value=httpx.Response(200, json=_manifest(requires_token=True)))
     respx.delete(f"{BASE}/status/2").mock(return_value=httpx.Response(202))
-    files = respx.get(url__regex=rf"{BASE}/files/(p|o1|o2)\.ndjson").mock(return_value=httpx.Response(200, content=b"{}\n"))
+    files = respx.get(url__regex=rf"{BASE}/files/(p|o1|o2)\.ndjson").mock(
+        return_value=httpx.Response(200, content=b"{}\n")
+    )
     auth = BackendAuth(client_id="cds-screen", private_key_pem=pem, key_id="k1", scope="system/Observation.read")
     BulkClient(BASE, auth=auth, sleep=lambda _: None).run(tmp_path, group="g1")
 
@@ -215,8 +228,10 @@ def test_smart_backend_services_token_with_a_signed_client_assertion(tmp_path: P
 
 @respx.mock
 def test_a_refused_kick_off_says_why(tmp_path: Path) -> None:
-    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-supported",
-                                                              "diagnostics": "_typeFilter is not supported"}]}
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "not-supported", "diagnostics": "_typeFilter is not supported"}],
+    }
     respx.get(f"{BASE}/Patient/$export").mock(return_value=httpx.Response(400, json=outcome))
     with pytest.raises(BulkExportError, match="_typeFilter is not supported"):
         BulkClient(BASE).run(tmp_path)

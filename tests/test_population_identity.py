@@ -88,9 +88,7 @@ def test_every_fixture_patient_screens_as_the_hook_answers(hook_client: TestClie
 
 
 @pytest.mark.parametrize("seed", [11, 12])
-def test_generated_population_screens_as_the_hook_answers(
-    hook_client: TestClient, tmp_path: Path, seed: int
-) -> None:
+def test_generated_population_screens_as_the_hook_answers(hook_client: TestClient, tmp_path: Path, seed: int) -> None:
     patients = generated_patients(150, seed)
     hook = hook_answers(hook_client, patients, FIXED_NOW)
     indicators = [card["indicator"] if card else None for card in hook.values()]

@@ -21,8 +21,22 @@ def test_outputs_of_a_range_screen(tmp_path: Path) -> None:
     generate(tmp_path / "data", patients=200, seed=9, anchor=FIXED_NOW, observations=40, mix=MIX)
     out = tmp_path / "out"
     first = FIXED_NOW.replace(day=FIXED_NOW.day - 3).isoformat()
-    assert main(["screen", str(tmp_path / "data"), "--out", str(out), "--as-of", f"{first}..{FIXED_NOW.isoformat()}",
-                 "--step", "12h", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "screen",
+                str(tmp_path / "data"),
+                "--out",
+                str(out),
+                "--as-of",
+                f"{first}..{FIXED_NOW.isoformat()}",
+                "--step",
+                "12h",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
 
     with (out / "worklist.csv").open(encoding="utf-8") as stream:
         reader = csv.DictReader(stream)

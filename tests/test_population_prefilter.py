@@ -121,7 +121,9 @@ def test_the_fast_look_never_passes_over_a_value_the_exact_reading_counts(observ
     analyte = check.analyte(orjson.dumps(item["code"]))
     assert analyte is not None
     if exact is not None:
-        assert not check.clearly_normal(analyte, quantity["value"], quantity["system"], quantity["code"], quantity["unit"])
+        assert not check.clearly_normal(
+            analyte, quantity["value"], quantity["system"], quantity["code"], quantity["unit"]
+        )
 
 
 HSCORE_ITEMS: dict[str, tuple[str, str, list[float]]] = {
@@ -152,8 +154,12 @@ def hscore_patient(draw: st.DrawFn) -> list[dict[str, Any]]:
                 "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
                 "subject": {"reference": "Patient/p"},
                 "effectiveDateTime": (FIXED_NOW - timedelta(hours=hours)).isoformat(),
-                "valueQuantity": {"value": draw(st.sampled_from(values)), "unit": unit,
-                                  "system": "http://unitsofmeasure.org", "code": unit},
+                "valueQuantity": {
+                    "value": draw(st.sampled_from(values)),
+                    "unit": unit,
+                    "system": "http://unitsofmeasure.org",
+                    "code": unit,
+                },
             }
         )
     return found
@@ -191,15 +197,28 @@ def test_an_hscore_card_at_the_cutoff_without_high_ferritin_is_a_candidate() -> 
     lineages) + 64 (TG > 354) + 30 (fibrinogen ≤ 250) = 169, with ferritin below 500."""
     from cds_service.fhir.model import MedicationRequest
 
-    values = {"temperature": 39.0, "hemoglobin": 8.0, "wbc": 3.0, "platelets": 250, "triglycerides": 500,
-              "fibrinogen": 100, "ast": 20, "ferritin": 400}
+    values = {
+        "temperature": 39.0,
+        "hemoglobin": 8.0,
+        "wbc": 3.0,
+        "platelets": 250,
+        "triglycerides": 500,
+        "fibrinogen": 100,
+        "ast": 20,
+        "ferritin": 400,
+    }
     lines = [
-        orjson.dumps({
-            "resourceType": "Observation", "id": f"x{i}", "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": HSCORE_ITEMS[name][0]}]},
-            "subject": {"reference": "Patient/p"}, "effectiveDateTime": (FIXED_NOW - timedelta(hours=2)).isoformat(),
-            "valueQuantity": {"value": value, "unit": HSCORE_ITEMS[name][1]},
-        })
+        orjson.dumps(
+            {
+                "resourceType": "Observation",
+                "id": f"x{i}",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": HSCORE_ITEMS[name][0]}]},
+                "subject": {"reference": "Patient/p"},
+                "effectiveDateTime": (FIXED_NOW - timedelta(hours=2)).isoformat(),
+                "valueQuantity": {"value": value, "unit": HSCORE_ITEMS[name][1]},
+            }
+        )
         for i, (name, value) in enumerate(values.items())
     ]
     resources: list[Any] = [Patient(id="p", birthDate="1970-01-01")]

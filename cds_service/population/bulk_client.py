@@ -9,6 +9,7 @@ come from `cds_service.population.codes.export_request`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import email.utils
 import time
 import uuid
@@ -130,9 +131,13 @@ class BulkClient:
         self._token_expires = time.time() + float(body.get("expires_in", 300))
 
     def _discover_token_url(self) -> str:
-        response = self.http.get(f"{self.base_url}/.well-known/smart-configuration", headers={"Accept": "application/json"})
+        response = self.http.get(
+            f"{self.base_url}/.well-known/smart-configuration", headers={"Accept": "application/json"}
+        )
         if response.status_code != 200:
-            raise BulkExportError(f"no SMART configuration at the server (HTTP {response.status_code}): give --token-url")
+            raise BulkExportError(
+                f"no SMART configuration at the server (HTTP {response.status_code}): give --token-url"
+            )
         url = response.json().get("token_endpoint")
         if not isinstance(url, str):
             raise BulkExportError("the SMART configuration names no token_endpoint")
@@ -142,7 +147,10 @@ class BulkClient:
 
     def kick_off(self, *, group: str | None = None, since: str | None = None, type_filter: bool = True) -> str:
         wanted = export_request()
-        params: list[tuple[str, str]] = [("_outputFormat", "application/fhir+ndjson"), ("_type", ",".join(wanted.types))]
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            ("_outputFormat", "application/fhir+ndjson"),
+            ("_type", ",".join(wanted.types)),
+        ]
         if type_filter:
             params += [("_typeFilter", query) for query in wanted.type_filters]
         if since:
@@ -154,7 +162,7 @@ class BulkClient:
         location = response.headers.get("content-location")
         if not location:
             raise BulkExportError("kick-off answered 202 without Content-Location")
-        return location
+        return str(location)
 
     def wait(self, status_url: str, progress: Progress | None = None) -> dict[str, Any]:
         deadline = time.monotonic() + self.timeout
@@ -214,13 +222,12 @@ class BulkClient:
 
     def delete(self, status_url: str) -> None:
         """Tell the server the files may go (best effort: the export already succeeded)."""
-        try:
+        with contextlib.suppress(httpx.HTTPError):
             self.http.delete(status_url, headers=self._headers())
-        except httpx.HTTPError:
-            pass
 
-    def run(self, folder: Path, *, group: str | None = None, since: str | None = None,
-            progress: Progress | None = None) -> ExportResult:
+    def run(
+        self, folder: Path, *, group: str | None = None, since: str | None = None, progress: Progress | None = None
+    ) -> ExportResult:
         try:
             status_url = self.kick_off(group=group, since=since)
             manifest = self.wait(status_url, progress)

@@ -94,8 +94,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export.add_argument("--private-key", type=Path, help="PEM private key (RS384 or ES384) for the client assertion")
     export.add_argument("--key-id", help="kid of the key in the client's registered JWKS")
     export.add_argument("--token-url", help="token endpoint (default: from .well-known/smart-configuration)")
-    export.add_argument("--scope", default="system/Patient.read system/Observation.read system/Condition.read "
-                        "system/MedicationRequest.read")
+    export.add_argument(
+        "--scope",
+        default="system/Patient.read system/Observation.read system/Condition.read system/MedicationRequest.read",
+    )
     export.add_argument("--download-dir", type=Path, help="keep the downloaded NDJSON here (default: a temp folder)")
     export.add_argument("--since", help="_since for the export (ISO time)")
     export.add_argument("--timeout", type=float, default=3600.0, help="give up on the export after this many seconds")

@@ -27,10 +27,10 @@ class DaskEngine:
         from dask.distributed import Client, LocalCluster
 
         if self.scheduler:
-            self._client = Client(self.scheduler)
+            self._client = Client(self.scheduler)  # type: ignore[no-untyped-call]
             self.workers = len(self._client.scheduler_info().get("workers", {})) or self.workers
         else:
-            self._cluster = LocalCluster(
+            self._cluster = LocalCluster(  # type: ignore[no-untyped-call]
                 n_workers=self.workers,
                 threads_per_worker=1,
                 processes=True,
@@ -38,7 +38,7 @@ class DaskEngine:
                 dashboard_address=None,
                 silence_logs=40,  # errors only: worker chatter would drown the progress lines
             )
-            self._client = Client(self._cluster)
+            self._client = Client(self._cluster)  # type: ignore[no-untyped-call]
         from cds_service.population.steps import worker_setup
 
         self._client.run(worker_setup)
@@ -59,5 +59,5 @@ class DaskEngine:
         from dask.distributed import as_completed
 
         futures = self._client.map(function, *zip(*calls, strict=True), pure=False)
-        for future in as_completed(futures):
+        for future in as_completed(futures):  # type: ignore[no-untyped-call]
             yield future.result()

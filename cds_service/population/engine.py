@@ -164,11 +164,11 @@ def _screen(
     step = progress.step("evaluate", len(plan), "patients")
     cards: list[steps.PatientRows] = []
     evaluations = 0
-    calls = [
+    evaluate_calls = [
         (partition, str(spill_root), part_plan, list(as_of), rules, medications_known)
         for partition, part_plan in sorted(by_partition.items())
     ]
-    for evaluated in engine.run(steps.evaluate, calls):
+    for evaluated in engine.run(steps.evaluate, evaluate_calls):
         cards.extend(evaluated.cards)
         evaluations += evaluated.evaluations
         step.advance(len(by_partition[evaluated.partition]))

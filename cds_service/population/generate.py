@@ -170,8 +170,16 @@ def patient_resources(
 
     abnormal = rng.choice(list(SINGLE_ABNORMAL)) if kind == "single" else None
     weight = round(rng.uniform(12, 60) if age < 18 else rng.uniform(45, 120), 1)
-    yield _observation(f"{pid}-w", ref, "29463-7", "Body weight", {"value": weight, "unit": "kg", "system": UCUM,
-                       "code": "kg"}, anchor - timedelta(hours=rng.uniform(1, 60)), "final", "vital-signs")
+    yield _observation(
+        f"{pid}-w",
+        ref,
+        "29463-7",
+        "Body weight",
+        {"value": weight, "unit": "kg", "system": UCUM, "code": "kg"},
+        anchor - timedelta(hours=rng.uniform(1, 60)),
+        "final",
+        "vital-signs",
+    )
     span = timedelta(days=days)
     for number in range(max(observations - 1, 0)):
         analyte = "temperature" if number % 4 == 0 else rng.choice(PANEL)
@@ -199,7 +207,13 @@ def patient_resources(
 
 
 def _observation(
-    oid: str, ref: dict[str, str], loinc: str, display: str, quantity: dict[str, Any], when: datetime, status: str,
+    oid: str,
+    ref: dict[str, str],
+    loinc: str,
+    display: str,
+    quantity: dict[str, Any],
+    when: datetime,
+    status: str,
     category: str,
 ) -> dict[str, Any]:
     return {
@@ -229,16 +243,17 @@ def generate(
     """Write `<Type>.<n>.ndjson[.gz]` files to `out`; returns the number of resources per type."""
     out.mkdir(parents=True, exist_ok=True)
     moment = (anchor or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (synthetic data, reproducible by seed)
     suffix = ".ndjson.gz" if compress else ".ndjson"
-    handles: dict[tuple[str, int], IO[bytes]] = {}
+    handles: dict[tuple[str, int], IO[bytes] | gzip.GzipFile] = {}
     counts: dict[str, int] = {}
 
-    def handle(kind: str, part: int) -> IO[bytes]:
+    def handle(kind: str, part: int) -> IO[bytes] | gzip.GzipFile:
         key = (kind, part)
         if key not in handles:
             path = out / f"{kind}.{part}{suffix}"
-            handles[key] = gzip.open(path, "wb", compresslevel=1) if compress else path.open("wb")
+            # Closed in the finally below: one handle per (type, part), open for the whole run.
+            handles[key] = gzip.open(path, "wb", compresslevel=1) if compress else path.open("wb")  # noqa: SIM115
         return handles[key]
 
     try:

@@ -143,8 +143,11 @@ def render_report(outcome: ScreenOutcome, *, source: str, engine: str) -> str:
         f"<style>{CSS}</style></head><body>",
         "<h1>MAS screening: worklist and alert burden</h1>",
         f"<p class='meta'>Source {_e(source)} · engine {_e(engine)} · as of {_e(_iso(outcome.as_of[last]))}"
-        + (f" (range {_e(_iso(outcome.as_of[0]))} → {_e(_iso(outcome.as_of[last]))}, {len(outcome.as_of)} times)"
-           if ranged else "")
+        + (
+            f" (range {_e(_iso(outcome.as_of[0]))} → {_e(_iso(outcome.as_of[last]))}, {len(outcome.as_of)} times)"
+            if ranged
+            else ""
+        )
         + "</p>",
         "<section class='tiles'>",
         _tile("patients screened", f"{screened:,}"),
@@ -187,9 +190,7 @@ def render_report(outcome: ScreenOutcome, *, source: str, engine: str) -> str:
             else "No pre-filter: every patient was evaluated in full."
         )
         + "</p>",
-        "<p class='note'>Timings: "
-        + ", ".join(f"{_e(k)} {v:.1f} s" for k, v in outcome.timings.items())
-        + "</p>",
+        "<p class='note'>Timings: " + ", ".join(f"{_e(k)} {v:.1f} s" for k, v in outcome.timings.items()) + "</p>",
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -233,7 +234,7 @@ def _bars(items: Sequence[tuple[str, int, str]]) -> str:
 def _timeline(times: Sequence[datetime], per_time: Sequence[Counter[str | None]]) -> str:
     """Stacked columns per as-of time (critical below, warning above)."""
     width, height, left, bottom = 900, 260, 50, 40
-    top = max((c.get("critical", 0) + c.get("warning", 0) for c in per_time), default=0) or 1
+    top: float = max((c.get("critical", 0) + c.get("warning", 0) for c in per_time), default=0) or 1
     step = (width - left - 10) / max(len(times), 1)
     bar = max(step * 0.7, 1)
     scale = (height - bottom - 10) / top
@@ -244,7 +245,7 @@ def _timeline(times: Sequence[datetime], per_time: Sequence[Counter[str | None]]
     every = max(1, len(times) // 12)
     for i, (moment, counts) in enumerate(zip(times, per_time, strict=True)):
         x = left + i * step + (step - bar) / 2
-        base = height - bottom
+        base: float = height - bottom
         for kind in ("critical", "warning"):
             h = counts.get(kind, 0) * scale
             if h:

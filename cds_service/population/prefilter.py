@@ -151,9 +151,12 @@ def is_candidate(events: Iterable[Event], as_of: datetime, windows: Windows) -> 
     best: dict[str, Decimal] = {}
     for event in events:
         oldest = temperature_oldest if event.item == TEMPERATURE else lab_oldest
-        if event.earliest is not None and event.latest is not None:
-            if event.earliest > newest or event.latest < oldest:
-                continue
+        if (
+            event.earliest is not None
+            and event.latest is not None
+            and (event.earliest > newest or event.latest < oldest)
+        ):
+            continue
         if event.item == FERRITIN:
             return True
         if event.points > best.get(event.item, Decimal(0)):

@@ -53,7 +53,7 @@ class Job:
 
 
 def generated_population(count: int = GENERATED_PATIENTS, seed: int = GENERATED_SEED) -> dict[str, FixturePatient]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (synthetic data, reproducible by seed)
     found: dict[str, FixturePatient] = {}
     for index in range(count):
         resources = list(patient_resources(index, rng=rng, anchor=FIXTURE_EPOCH, observations=40, days=6, mix=Mix()))
