@@ -90,7 +90,10 @@ def test_type_filter_keeps_only_the_codes_asked_for(bulk: TestClient) -> None:
         ("/fhir/Patient/$export", {}, {"Accept": "application/fhir+json"}, 400),  # no Prefer: respond-async
         ("/fhir/Patient/$export", {"_type": "Encounter"}, ASYNC, 400),
         ("/fhir/Patient/$export", {"_outputFormat": "text/csv"}, ASYNC, 400),
-        ("/fhir/Patient/$export", {"_elements": "id"}, ASYNC, 400),
+        ("/fhir/Patient/$export", {"includeAssociatedData": "_custom"}, ASYNC, 400),
+        ("/fhir/Patient/$export", {"_since": "2999-01-01T00:00:00Z"}, ASYNC, 400),  # in the future
+        ("/fhir/Patient/$export", {}, {"Prefer": "respond-async", "Accept": "application/json"}, 400),
+        ("/fhir/Patient/$export", {"_typeFilter": "Patient?gender=male"}, ASYNC, 400),  # a search not supported
         ("/fhir/Patient/$export", {"_since": "2026-01-01"}, ASYNC, 400),  # not an instant
         ("/fhir/Group/nobody/$export", {}, ASYNC, 404),
         ("/fhir/$export-status/unknown", {}, {}, 404),
@@ -243,3 +246,33 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_after("100000") == 120.0
     later = datetime.fromtimestamp(time.time() + 30, UTC)
     assert 25 <= retry_after(later.strftime("%a, %d %b %Y %H:%M:%S GMT")) <= 31
+
+
+def test_lenient_handling_ignores_and_reports_unsupported_parameters(bulk: TestClient) -> None:
+    headers = {**ASYNC, "Prefer": "respond-async, handling=lenient"}
+    params = {"_type": "Patient", "includeAssociatedData": "_custom", "_typeFilter": "Patient?gender=male"}
+    kicked = bulk.get("/fhir/Patient/$export", params=params, headers=headers)
+    assert kicked.status_code == 202
+    manifest = _complete(bulk, kicked.headers["content-location"])
+    assert [e["type"] for e in manifest["error"]] == ["OperationOutcome"]
+    outcomes = [orjson.loads(line) for line in bulk.get(manifest["error"][0]["url"]).content.splitlines()]
+    texts = " ".join(o["issue"][0]["diagnostics"] for o in outcomes)
+    assert "includeAssociatedData _custom" in texts and "gender" in texts
+    assert all(o["resourceType"] == "OperationOutcome" for o in outcomes)
+
+
+def test_elements_and_patient_parameters(bulk: TestClient) -> None:
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "_type", "valueString": "Observation"},
+            {"name": "_elements", "valueString": "Observation.code,status"},
+            {"name": "patient", "valueReference": {"reference": "Patient/pop0000003"}},
+        ],
+    }
+    kicked = bulk.post("/fhir/Group/generated/$export", json=body, headers=ASYNC)
+    manifest = _complete(bulk, kicked.headers["content-location"])
+    lines = [orjson.loads(line) for o in manifest["output"] for line in bulk.get(o["url"]).content.splitlines()]
+    assert lines and all(set(r) == {"resourceType", "id", "meta", "code", "status"} for r in lines)
+    assert all(r["meta"]["tag"][0]["code"] == "SUBSETTED" for r in lines)
+    assert all(r["id"].startswith("pop0000003-") for r in lines)

@@ -35,7 +35,7 @@ class DaskEngine:
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # loopback, a free port
                 silence_logs=40,  # errors only: worker chatter would drown the progress lines
             )
             self._client = Client(self._cluster)  # type: ignore[no-untyped-call]
