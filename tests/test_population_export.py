@@ -193,7 +193,7 @@ def test_client_polls_with_retry_after_and_downloads_in_parallel(tmp_path: Path)
     params = parse_qs(str(kick.calls[0].request.url).split("?", 1)[1])
     assert params["_type"] == [",".join(export_request().types)]
     assert params["_typeFilter"] == list(export_request().type_filters)
-    assert kick.calls[0].request.headers["prefer"] == "respond-async"
+    assert kick.calls[0].request.headers["prefer"] == "respond-async, handling=lenient"
 
 
 @respx.mock
@@ -276,3 +276,24 @@ def test_elements_and_patient_parameters(bulk: TestClient) -> None:
     assert lines and all(set(r) == {"resourceType", "id", "meta", "code", "status"} for r in lines)
     assert all(r["meta"]["tag"][0]["code"] == "SUBSETTED" for r in lines)
     assert all(r["id"].startswith("pop0000003-") for r in lines)
+
+
+@respx.mock
+def test_an_export_without_patients_is_run_again_without_type_filters(tmp_path: Path) -> None:
+    """Some servers answer a _typeFilter they cannot run with nothing at all (seen with the SMART reference
+    server): a patient-level export without Patient resources is asked again, unfiltered."""
+    kick = respx.get(f"{BASE}/Patient/$export").mock(
+        side_effect=[
+            httpx.Response(202, headers={"Content-Location": f"{BASE}/status/a"}),
+            httpx.Response(202, headers={"Content-Location": f"{BASE}/status/b"}),
+        ]
+    )
+    empty = {**_manifest(), "output": [{"type": "Condition", "url": f"{BASE}/files/c.ndjson"}]}
+    respx.get(f"{BASE}/status/a").mock(return_value=httpx.Response(200, json=empty))
+    respx.get(f"{BASE}/status/b").mock(return_value=httpx.Response(200, json=_manifest()))
+    respx.delete(url__regex=rf"{BASE}/status/.").mock(return_value=httpx.Response(202))
+    respx.get(url__regex=rf"{BASE}/files/.*").mock(return_value=httpx.Response(200, content=b"{}\n"))
+    result = BulkClient(BASE, sleep=lambda _: None).run(tmp_path)
+    assert result.counts == {"Patient": 1, "Observation": 2}
+    first, second = (parse_qs(str(call.request.url).split("?", 1)[1]) for call in kick.calls)
+    assert "_typeFilter" in first and "_typeFilter" not in second

@@ -25,7 +25,8 @@ import httpx
 from cds_service.population.codes import export_request
 from cds_service.population.progress import Progress
 
-ASYNC_HEADERS = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
+# handling=lenient: a server that cannot run a _typeFilter returns more, never fails (the filter only narrows).
+ASYNC_HEADERS = {"Accept": "application/fhir+json", "Prefer": "respond-async, handling=lenient"}
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_WAIT_SECONDS = 120.0  # longest Retry-After honoured at once
 DEFAULT_WAIT_SECONDS = 2.0
@@ -231,6 +232,14 @@ class BulkClient:
         try:
             status_url = self.kick_off(group=group, since=since)
             manifest = self.wait(status_url, progress)
+            if not any(isinstance(o, dict) and o.get("type") == "Patient" for o in manifest["output"]):
+                # A patient-level export without Patient resources: some servers (the SMART reference server,
+                # for one) answer an unsupported _typeFilter search with nothing at all, silently.
+                self.delete(status_url)
+                if progress is not None and progress.enabled:
+                    progress.stream.write("export: no Patient resources with _typeFilter; exporting again without\n")
+                status_url = self.kick_off(group=group, since=since, type_filter=False)
+                manifest = self.wait(status_url, progress)
             result = self.download(manifest, folder, progress)
             self.delete(status_url)
             return result
