@@ -36,6 +36,7 @@ class Run:
     peak_mib: float
     steps: str
     cards: str
+    load: float  # 1-minute load average at the end (the machine is shared)
 
 
 def dataset(patients: int, observations: int) -> Path:
@@ -129,7 +130,7 @@ def screen(label: str, folder: Path, observations: int, *extra: str) -> Run:
     found = re.findall(r"^(\w+): done, [^\n]*? in ([\d.]+ s)", stderr, re.M)
     steps = "; ".join(f"{name} {took}" for name, took in found)
     cards = stdout.strip().split(";")[0]
-    run = Run(label, observations, seconds, cpu, peak / 1024, steps, cards)
+    run = Run(label, observations, seconds, cpu, peak / 1024, steps, cards, os.getloadavg()[0])
     load = os.getloadavg()[0]
     print(
         f"{label}: {seconds:.1f} s, CPU {cpu:.1f} s, load {load:.1f}, peak {run.peak_mib:.0f} MiB ({steps})", flush=True
@@ -176,13 +177,14 @@ def main() -> int:
         "",
         f"`python -m bench.population` on {os.cpu_count()} cores (shared machine; figures vary with other load).",
         "",
-        "| run | Observations | wall s | CPU s (all processes) | CPU µs per Observation | peak MiB (all processes) "
-        "| steps (wall) | result |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | Observations | wall s | CPU s (all processes) | cores used (CPU/wall) | load avg "
+        "| CPU µs per Observation | peak MiB (all processes) | steps (wall) | result |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in [*runs, *dask]:
         lines.append(
             f"| {run.label} | {run.observations:,} | {run.seconds:.1f} | {run.cpu_seconds:.1f} "
+            f"| {run.cpu_seconds / run.seconds:.2f} | {run.load:.1f} "
             f"| {run.cpu_seconds / run.observations * 1e6:.2f} | {run.peak_mib:.0f} | {run.steps} | {run.cards} |"
         )
     per_small = runs[0].cpu_seconds / runs[0].observations

@@ -36,6 +36,10 @@ class Engine(Protocol):
         """Call function(*args) for every args, in parallel; results in completion order."""
         ...
 
+    def share(self, value: Any) -> Any:
+        """A handle for an argument passed to many calls (sent once where the engine can)."""
+        ...
+
 
 class LocalEngine:
     """One process per core (the rules are CPU-bound Python: threads would share one interpreter lock)."""
@@ -52,6 +56,9 @@ class LocalEngine:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+
+    def share(self, value: Any) -> Any:
+        return value  # each task pickles it; a process pool has no cheaper broadcast
 
     def run(self, function: Callable[..., T], calls: Sequence[tuple[Any, ...]]) -> Iterator[T]:
         if self._pool is None:
@@ -147,7 +154,7 @@ def _screen(
     started = time.perf_counter()
     share = len(plan) / len(patients) if patients else 0.0
     partitions = max(1, min(4096, math.ceil(total_bytes * share / PARTITION_BYTES)), engine.workers * 2)
-    candidate_set = frozenset(plan)
+    candidate_set = engine.share(frozenset(plan))
     step = progress.step("gather", len(chunks), "chunks")
     gathered = 0
     calls = [(chunk, candidate_set, partitions, str(spill_root)) for chunk in chunks] if plan else []
