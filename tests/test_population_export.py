@@ -26,6 +26,7 @@ from cds_service.cli import main
 from cds_service.population.bulk_client import BackendAuth, BulkClient, BulkExportError, retry_after
 from cds_service.population.codes import export_request
 from cds_service.sandbox.bulk_export import build_bulk_router
+from cds_service.sandbox.fixtures import load_cases, load_patients
 from tests.conftest import FIXED_NOW
 from tests.servers import running_server
 
@@ -142,8 +143,13 @@ def test_screen_runs_the_export_against_the_sandbox_server(tmp_path: Path) -> No
     with (out / "worklist.csv").open(encoding="utf-8") as stream:
         rows = list(csv.DictReader(stream))
     indicators = {row["patient_id"]: row["indicator"] for row in rows}
-    # Fixture patients whose cases expect a critical card (fixtures/cases.json) are critical here too.
-    assert indicators.get("adult-sepsis-mas") == "critical" or any(v == "critical" for v in indicators.values())
+    # Every fixture patient-view case (fixtures/cases.json) gets, from the export, the card the hook gives.
+    patients = load_patients()
+    cases = [case for case in load_cases() if case.hook == "patient-view"]
+    assert len(cases) == 15
+    for case in cases:
+        expected = case.expected[0].indicator if case.expected else None
+        assert indicators.get(patients[case.patient].patient_id) == expected, case.name
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "215" in report  # 15 fixture + 200 generated patients screened
 
