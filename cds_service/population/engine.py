@@ -122,11 +122,14 @@ def _screen(
     import time
 
     timings: dict[str, float] = {}
+    main_cpu = time.process_time()
+    worker_cpu = 0.0
     started = time.perf_counter()
     step = progress.step("scan", len(chunks), "chunks")
     scans = []
     for result in engine.run(steps.scan, [(chunk, str(spill_root)) for chunk in chunks]):
         scans.append(result)
+        worker_cpu += result.cpu
         step.advance()
     patients: set[str] = set().union(*(s.patients for s in scans)) if scans else set()
     always: set[str] = set().union(*(s.always for s in scans)) if scans else set()
@@ -160,6 +163,7 @@ def _screen(
     calls = [(chunk, candidate_set, partitions, str(spill_root)) for chunk in chunks] if plan else []
     for gathered_chunk in engine.run(steps.gather, calls):
         gathered += gathered_chunk.lines
+        worker_cpu += gathered_chunk.cpu
         step.advance()
     step.finish(f"{gathered:,} lines of {len(plan):,} patients")
     timings["gather"] = time.perf_counter() - started
@@ -178,9 +182,13 @@ def _screen(
     for evaluated in engine.run(steps.evaluate, evaluate_calls):
         cards.extend(evaluated.cards)
         evaluations += evaluated.evaluations
+        worker_cpu += evaluated.cpu
         step.advance(len(by_partition[evaluated.partition]))
     step.finish(f"{sum(len(c.rows) for c in cards):,} cards")
     timings["evaluate"] = time.perf_counter() - started
+    # CPU in the tasks (parallel) and in this process (merging, planning: serial), for the scaling estimate.
+    timings["worker_cpu"] = worker_cpu
+    timings["main_cpu"] = time.process_time() - main_cpu
 
     by_type: dict[str, int] = {}
     for result in scans:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import html
+import math
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -112,6 +113,7 @@ def write_outputs(outcome: ScreenOutcome, out: Path, *, source: str, engine: str
         "worklist.json": out / "worklist.json",
         "cards_over_time.csv": out / "cards_over_time.csv",
         "report.html": out / "report.html",
+        "summary.json": out / "summary.json",
     }
     write_worklist_csv(entries, paths["worklist.csv"])
     paths["worklist.json"].write_bytes(
@@ -119,7 +121,28 @@ def write_outputs(outcome: ScreenOutcome, out: Path, *, source: str, engine: str
     )
     write_cards_over_time(outcome, paths["cards_over_time.csv"])
     paths["report.html"].write_text(render_report(outcome, source=source, engine=engine), encoding="utf-8")
+    paths["summary.json"].write_bytes(orjson.dumps(summary(outcome, engine=engine), option=orjson.OPT_INDENT_2))
     return paths
+
+
+def summary(outcome: ScreenOutcome, *, engine: str) -> dict[str, Any]:
+    """The run in numbers (no patient data): for scripts and the benchmark."""
+    per_time = [Counter(e.row.indicator for e in worklist(outcome, i)) for i in range(len(outcome.as_of))]
+    return {
+        "engine": engine,
+        "asOf": [_iso(moment) for moment in outcome.as_of],
+        "patients": outcome.patients,
+        "cardsPerTime": [{"critical": c.get("critical", 0), "warning": c.get("warning", 0)} for c in per_time],
+        "evaluatedPerTime": outcome.candidates_per_time,
+        "evaluations": outcome.evaluations,
+        "lines": outcome.lines,
+        "bytes": outcome.bytes,
+        "resources": outcome.by_type,
+        "malformed": outcome.malformed,
+        "unattributed": outcome.unattributed,
+        "prefiltered": outcome.prefiltered,
+        "seconds": outcome.timings,
+    }
 
 
 # --- report.html -------------------------------------------------------------------------------------------
@@ -242,7 +265,7 @@ def _timeline(times: Sequence[datetime], per_time: Sequence[Counter[str | None]]
     out.append(f"<line x1='{left}' y1='{height - bottom}' x2='{width - 5}' y2='{height - bottom}' stroke='#999'/>")
     out.append(f"<text x='{left - 6}' y='16' text-anchor='end'>{top:,}</text>")
     out.append(f"<text x='{left - 6}' y='{height - bottom}' text-anchor='end'>0</text>")
-    every = max(1, len(times) // 12)
+    every = max(1, math.ceil(len(times) * 90 / (width - left)))  # a label every ~90 px
     for i, (moment, counts) in enumerate(zip(times, per_time, strict=True)):
         x = left + i * step + (step - bar) / 2
         base: float = height - bottom

@@ -10,6 +10,7 @@ process pool, Dask workers) runs them as they are.
 from __future__ import annotations
 
 import os
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -60,11 +61,13 @@ class ScanResult:
     always: set[str] = field(default_factory=set)  # coded underlying disease or finding
     events: dict[str, list[Event]] = field(default_factory=dict)
     medication_requests: int = 0
+    cpu: float = 0.0  # CPU seconds of this task (time.process_time in the worker)
 
 
 def scan(chunk: Chunk, spill: str) -> ScanResult:
     """Scan one chunk; the owner of every line goes to spill/owners/<chunk>.txt (run-length: most exports
     keep a patient's lines together) so that `gather` never decodes a line again."""
+    started = time.process_time()
     result = ScanResult(chunk.index)
     by_type: defaultdict[str, int] = defaultdict(int)
     events: defaultdict[str, list[Event]] = defaultdict(list)
@@ -90,6 +93,7 @@ def scan(chunk: Chunk, spill: str) -> ScanResult:
     (folder / f"c{chunk.index:06d}.txt").write_text("".join(f"{n}\t{p}\n" for p, n in runs), encoding="utf-8")
     result.by_type = dict(by_type)
     result.events = dict(events)
+    result.cpu = time.process_time() - started
     return result
 
 
@@ -188,11 +192,13 @@ class GatherResult:
     chunk: int
     lines: int
     bytes: int
+    cpu: float
 
 
 def gather(chunk: Chunk, candidates: frozenset[str], partitions: int, spill: str) -> GatherResult:
     """Write the candidates' lines of this chunk to spill/<partition>/<chunk>.ndjson, reading each line's
     owner from the scan's owners file (the same blocks and lines, in the same order)."""
+    started = time.process_time()
     outputs: dict[int, list[bytes]] = defaultdict(list)
     kept = size = 0
     runs = _owner_runs(Path(spill) / "owners" / f"c{chunk.index:06d}.txt")
@@ -211,7 +217,7 @@ def gather(chunk: Chunk, candidates: frozenset[str], partitions: int, spill: str
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / f"c{chunk.index:06d}.ndjson", "wb") as stream:
             stream.write(b"\n".join(lines) + b"\n")
-    return GatherResult(chunk.index, kept, size)
+    return GatherResult(chunk.index, kept, size, time.process_time() - started)
 
 
 def _owner_runs(path: Path) -> Iterator[tuple[str, int]]:
@@ -238,6 +244,7 @@ class EvaluateResult:
     evaluations: int
     cards: tuple[PatientRows, ...]  # only patients with at least one card
     problems: int
+    cpu: float
 
 
 def evaluate(
@@ -249,6 +256,7 @@ def evaluate(
     medications_known: bool,
 ) -> EvaluateResult:
     """Full evaluation of one partition's candidates, each at the as-of times the plan gives it."""
+    started = time.process_time()
     grouped: defaultdict[str, list[FullResource]] = defaultdict(list)
     problems = 0
     folder = Path(spill) / f"p{partition:05d}"
@@ -276,7 +284,7 @@ def evaluate(
                 rows.append((index, screen_row(evaluation)))
         if rows:
             cards.append(PatientRows(patient, tuple(rows)))
-    return EvaluateResult(partition, len(grouped), evaluations, tuple(cards), problems)
+    return EvaluateResult(partition, len(grouped), evaluations, tuple(cards), problems, time.process_time() - started)
 
 
 def worker_setup() -> None:
