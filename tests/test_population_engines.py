@@ -4,6 +4,9 @@ embedded engine's result; plus the reading of the export (chunks, gzip, malforme
 from __future__ import annotations
 
 import gzip
+import json
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,36 +15,62 @@ import pytest
 from cds_service.cli import main
 from cds_service.evaluation.mas import load_rules
 from cds_service.population.cli import UsageError, parse_as_of
-from cds_service.population.engine import LocalEngine, ScreenOutcome, screen
+from cds_service.population.engine import LocalEngine, screen
 from cds_service.population.generate import Mix, generate
 from cds_service.population.source import SourceError, ndjson_files, plan_chunks, read_blocks
-from cds_service.settings import Settings
+from cds_service.settings import PROJECT_ROOT, Settings
 from tests.conftest import FIXED_NOW
 
 RULES = load_rules(Settings())
 MIX = Mix(single_abnormal=0.3, mas=0.1, sepsis_only=0.05, malignancy_only=0.03)
 
 
-def _summary(outcome: ScreenOutcome) -> set[tuple[str, int, str | None, tuple[str, ...]]]:
-    return {(r.patient_id, i, row.indicator, row.sets_met) for r in outcome.cards for i, row in r.rows}
-
-
 def test_dask_cluster_of_two_workers_gives_the_embedded_result(tmp_path: Path) -> None:
+    """`screen --engine dask --workers 2` (a local cluster of two worker processes on 127.0.0.1) and the embedded
+    engine write the same worklist and cards over time. Each runs as its own process, as a user runs it (and
+    so that no cluster state is left in the test process)."""
     pytest.importorskip("dask.distributed")
-    from cds_service.population.dask_engine import DaskEngine
-
     generate(tmp_path / "data", patients=300, seed=3, anchor=FIXED_NOW, observations=40, mix=MIX)
-    as_of = [FIXED_NOW - timedelta(days=1), FIXED_NOW]
-    with DaskEngine(workers=2) as engine:
-        assert len(engine._client.scheduler_info()["workers"]) == 2
-        addresses = {w for w in engine._client.scheduler_info()["workers"]}
-        assert all(a.startswith("tcp://127.0.0.1:") for a in addresses)
-        distributed = screen(tmp_path / "data", as_of=as_of, rules=RULES, engine=engine, chunk_bytes=300_000)
-    with LocalEngine(1) as engine:
-        embedded = screen(tmp_path / "data", as_of=as_of, rules=RULES, engine=engine, chunk_bytes=300_000)
-    assert distributed.patients == embedded.patients == 300
-    assert _summary(distributed) == _summary(embedded)
-    assert sum(1 for *_, indicator, _ in _summary(embedded) if indicator == "critical") >= 10
+    as_of = f"{(FIXED_NOW - timedelta(days=1)).isoformat()}..{FIXED_NOW.isoformat()}"
+    outputs = {}
+    for engine in ("dask", "local"):
+        out = tmp_path / engine
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cds_service.cli",
+                "screen",
+                str(tmp_path / "data"),
+                "--out",
+                str(out),
+                "--as-of",
+                as_of,
+                "--step",
+                "12h",
+                "--engine",
+                engine,
+                "--workers",
+                "2",
+                "--quiet",
+            ],
+            check=True,
+            cwd=PROJECT_ROOT,
+            timeout=300,
+            capture_output=True,
+        )
+        outputs[engine] = out
+    summary = json.loads((outputs["dask"] / "summary.json").read_text())
+    assert summary["engine"].startswith("dask, 2 workers: ")
+    addresses = summary["engine"].split(": ", 1)[1].split(", ")
+    assert len(addresses) == 2 and all(a.startswith("tcp://127.0.0.1:") for a in addresses)
+    for name in ("worklist.csv", "cards_over_time.csv"):
+        assert (outputs["dask"] / name).read_text() == (outputs["local"] / name).read_text(), name
+    criticals = [
+        line for line in (outputs["local"] / "cards_over_time.csv").read_text().splitlines() if ",critical," in line
+    ]
+    assert len(criticals) >= 10
+    assert json.loads((outputs["local"] / "summary.json").read_text())["patients"] == 300
 
 
 def test_chunks_split_lines_exactly_once(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ ASYNC = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
 def bulk() -> Iterator[TestClient]:
     app = FastAPI()
     app.include_router(
-        build_bulk_router(clock=lambda: FIXED_NOW, generated=30, delay_seconds=0.3, lines_per_file=500), prefix="/fhir"
+        build_bulk_router(clock=lambda: FIXED_NOW, generated=30, delay_seconds=1.0, lines_per_file=500), prefix="/fhir"
     )
     with TestClient(app) as client:
         yield client
@@ -46,8 +46,11 @@ def bulk() -> Iterator[TestClient]:
 def _complete(client: TestClient, location: str) -> dict[str, Any]:
     first = client.get(location)
     assert first.status_code == 202 and int(first.headers["retry-after"]) >= 1 and "x-progress" in first.headers
-    time.sleep(0.35)
-    done = client.get(location)
+    deadline = time.monotonic() + 30
+    done = first
+    while done.status_code == 202 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        done = client.get(location)
     assert done.status_code == 200
     manifest: dict[str, Any] = done.json()
     return manifest

@@ -144,7 +144,7 @@ def command_screen(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             except SourceError as error:
                 print(f"screen: {error}", file=sys.stderr)
                 return 2
-            engine_name = f"{args.engine}, {engine.workers} workers"
+            engine_name = engine.description()
         paths = write_outputs(outcome, args.out, source=source, engine=engine_name)
     finally:
         if temporary is not None:

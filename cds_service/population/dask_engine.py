@@ -54,6 +54,12 @@ class DaskEngine:
             self._cluster.close()
         self._client = self._cluster = None
 
+    def description(self) -> str:
+        if self._client is None:
+            return f"dask, {self.workers} workers"
+        workers = sorted(self._client.scheduler_info().get("workers", {}))
+        return f"dask, {len(workers)} workers: {', '.join(workers)}"
+
     def share(self, value: Any) -> Any:
         """Send a large argument of many calls to every worker once (a future the workers resolve)."""
         if self._client is None:

@@ -40,6 +40,10 @@ class Engine(Protocol):
         """A handle for an argument passed to many calls (sent once where the engine can)."""
         ...
 
+    def description(self) -> str:
+        """Which engine, how many workers, where (for the report)."""
+        ...
+
 
 class LocalEngine:
     """One process per core (the rules are CPU-bound Python: threads would share one interpreter lock)."""
@@ -59,6 +63,9 @@ class LocalEngine:
 
     def share(self, value: Any) -> Any:
         return value  # each task pickles it; a process pool has no cheaper broadcast
+
+    def description(self) -> str:
+        return f"local, {self.workers} worker processes"
 
     def run(self, function: Callable[..., T], calls: Sequence[tuple[Any, ...]]) -> Iterator[T]:
         if self._pool is None:

@@ -130,6 +130,9 @@ def build_bulk_router(
                     build_operation_outcome([message], code="not-supported", severity="warning") + b"\n"
                     for message in ignored
                 )
+            # The simulated export time counts from the answer, not from the start of building the files.
+            job.created = time.monotonic()
+            job.ready_at = job.created + delay_seconds
             jobs[job.id] = job
         base = str(request.base_url).rstrip("/") + _prefix(request)
         return Response(status_code=202, headers={"Content-Location": f"{base}/$export-status/{job.id}"})
