@@ -121,3 +121,25 @@ def test_as_of_ranges() -> None:
     ):
         with pytest.raises(UsageError):
             parse_as_of(text, step, now=FIXED_NOW)
+
+
+def test_blank_lines_and_crlf_give_the_same_screen(tmp_path: Path) -> None:
+    """The scan reads a clean block as one array and an irregular one line by line; gather always line by line:
+    blank lines, CRLF endings and a resource spread over lines must not shift which line belongs to whom."""
+    clean, messy = tmp_path / "clean", tmp_path / "messy"
+    generate(clean, patients=80, seed=4, anchor=FIXED_NOW, observations=30, files_per_type=1, mix=MIX)
+    messy.mkdir()
+    for path in clean.iterdir():
+        lines = path.read_bytes().splitlines()
+        if path.name.startswith("Observation"):
+            lines.insert(7, b"")
+            lines[3] = json.dumps(json.loads(lines[3]), indent=1).encode()  # one resource over several lines
+        (messy / path.name).write_bytes(b"\r\n".join(lines) + b"\r\n")
+    with LocalEngine(2) as engine:
+        outcomes = [
+            screen(folder, as_of=[FIXED_NOW], rules=RULES, engine=engine, chunk_bytes=50_000)
+            for folder in (clean, messy)
+        ]
+    cards = [{(r.patient_id, row.indicator, row.summary) for r in o.cards for _, row in r.rows} for o in outcomes]
+    assert cards[0] and cards[0] == cards[1]
+    assert outcomes[1].malformed >= 1  # the spread-out resource's lines are not JSON on their own

@@ -85,6 +85,8 @@ _BLOCK = msgspec.json.Decoder(list[LightResource])
 _ONE = msgspec.json.Decoder(LightResource)
 _OBSERVATION = msgspec.json.Decoder(LightObservation)
 _FAST_BLOCK = msgspec.json.Decoder(list[FastObservation])
+_FAST_ONE = msgspec.json.Decoder(FastObservation)
+_RAW_BLOCK = msgspec.json.Decoder(list[msgspec.Raw])
 _SUBJECT_BLOCK = msgspec.json.Decoder(list[SubjectOnly])
 _SUBJECT_ONE = msgspec.json.Decoder(SubjectOnly)
 
@@ -114,6 +116,22 @@ def decode_light(lines: Sequence[bytes]) -> tuple[list[LightResource | None], in
     return decoded, malformed
 
 
+def decode_fast_block(block: bytes) -> tuple[list[msgspec.Raw], list[FastObservation]] | None:
+    """A block of Observation lines at the fast view without cutting it into lines first: the block becomes
+    one JSON array by turning newlines into commas (no copy per line); each element stays available as raw
+    bytes for an exact reading. None when the block is anything but one Observation per line (a blank or
+    malformed line, another type, a value spread over lines): the caller then goes line by line, which gives
+    the same lines as `split_lines`."""
+    body = block.rstrip(b"\n")
+    if not body:
+        return None
+    try:
+        raws = _RAW_BLOCK.decode(b"[" + body.replace(b"\n", b",") + b"]")
+        return raws, [_FAST_ONE.decode(raw) for raw in raws]
+    except msgspec.DecodeError:
+        return None
+
+
 def decode_fast_observations(lines: Sequence[bytes]) -> list[FastObservation] | None:
     """A block of Observation lines at the fast view, or None when any line does not fit it."""
     try:
@@ -122,7 +140,7 @@ def decode_fast_observations(lines: Sequence[bytes]) -> list[FastObservation] | 
         return None
 
 
-def decode_observation(line: bytes) -> LightObservation | None:
+def decode_observation(line: bytes | msgspec.Raw) -> LightObservation | None:
     try:
         return _OBSERVATION.decode(line)
     except msgspec.DecodeError:

@@ -30,7 +30,7 @@ from cds_service.population.light import (
     LightMedicationRequest,
     LightObservation,
     LightPatient,
-    decode_fast_observations,
+    decode_fast_block,
     decode_light,
     decode_observation,
     owner,
@@ -75,13 +75,15 @@ def scan(chunk: Chunk, spill: str) -> ScanResult:
     check = FastCheck()
     for block in read_blocks(chunk):
         result.bytes += len(block)
-        lines = split_lines(block)
-        result.lines += len(lines)
-        fast = decode_fast_observations(lines)
+        fast = decode_fast_block(block)
         if fast is not None:
-            by_type["Observation"] += len(lines)
-            owners = _scan_observations(lines, fast, check, result, events)
+            raws, observations = fast
+            result.lines += len(raws)
+            by_type["Observation"] += len(raws)
+            owners = _scan_observations(raws, observations, check, result, events)
         else:
+            lines = split_lines(block)
+            result.lines += len(lines)
             owners = _scan_any(lines, result, by_type, events)
         for patient in owners:
             if runs and runs[-1][0] == patient:
@@ -98,7 +100,7 @@ def scan(chunk: Chunk, spill: str) -> ScanResult:
 
 
 def _scan_observations(
-    lines: Sequence[bytes],
+    lines: Sequence[msgspec.Raw],
     observations: Sequence[FastObservation],
     check: FastCheck,
     result: ScanResult,
