@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from cds_service.evaluation.mas import load_rules
 from cds_service.population.progress import Progress
 from cds_service.population.source import SourceError
 from cds_service.settings import Settings
@@ -104,6 +103,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def command_screen(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    # Imported here: `cds-service serve` and the other commands need none of the screening machinery.
+    from cds_service.evaluation.mas import load_rules
     from cds_service.population.engine import screen
     from cds_service.population.outputs import write_outputs
 
