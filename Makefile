@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	mkdir -p var
 	CDS_SANDBOX=true CDS_HOST=$(HOST) $(BIN)/uvicorn cds_service.app:create_app --factory --host $(HOST) --port $(PORT) \
-		--no-access-log
+		--no-access-log --http cds_service.transport.http_limits:BoundedHttpToolsProtocol
 
 lint: $(STAMP)
 	$(BIN)/ruff check cds_service tests fixtures bench

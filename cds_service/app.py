@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import gc
+import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -14,8 +16,9 @@ import httpx
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,16 +27,23 @@ from cds_service import __version__
 from cds_service.observability.logging import configure_logging
 from cds_service.observability.metrics import Metrics, StatusCounter
 from cds_service.registry import Registry, load_registry
+from cds_service.rulepack import RulePack, RulePackError
+from cds_service.rulepack.selection import pack_for
 from cds_service.security.mode import check_startup
 from cds_service.security.replay import MemoryReplayStore, ReplayStore
 from cds_service.settings import Settings, load_settings
-from cds_service.spec.operation_outcome import build_operation_outcome
+from cds_service.smart_app.config import AppClient, client_registration
+from cds_service.smart_app.mount import mount_smart_app
+from cds_service.spec.operation_outcome import Issue, build_operation_outcome
+from cds_service.startup import StartupError, describe, exit_on_startup_error
 from cds_service.storage.audit import AuditWriter
 from cds_service.storage.database import create_database
+from cds_service.storage.errors import StoreUnavailableError
 from cds_service.transport.auth import Authenticator, SandboxAuthenticator
 from cds_service.transport.baseline import build_baseline_router
+from cds_service.transport.cors import ALLOWED_HEADERS, ALLOWED_METHODS, LOOPBACK_ORIGIN, OutcomeCorsMiddleware
 from cds_service.transport.errors import HttpProblem, internal_error_response, problem_response
-from cds_service.transport.openapi import with_service_ids
+from cds_service.transport.openapi import with_service_endpoints
 from cds_service.transport.routes import build_router
 
 log = structlog.get_logger("cds_service")
@@ -49,12 +59,33 @@ def create_app(
     *,
     clock: Callable[[], datetime] = _utc_now,
     http_client: httpx.AsyncClient | None = None,
+    log_level: int = logging.INFO,
 ) -> FastAPI:
-    settings = settings or load_settings()
-    configure_logging()
+    """The app. Without `settings` it is a server start (`uvicorn --factory`, `make run`, `cds-service serve`):
+    settings come from the environment, and a configuration the service refuses is one line on stderr and
+    exit status 2. With `settings` (tests, the CLI) a refusal is raised as StartupError."""
+    if settings is None:
+        with exit_on_startup_error():
+            return _build_app(load_settings(), clock=clock, http_client=http_client, log_level=log_level)
+    return _build_app(settings, clock=clock, http_client=http_client, log_level=log_level)
+
+
+def _build_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime],
+    http_client: httpx.AsyncClient | None,
+    log_level: int,
+) -> FastAPI:
+    configure_logging(level=log_level)
+    # A fatal signal (SIGSEGV, SIGBUS from a memory-mapped file truncated underneath) leaves a trace on stderr:
+    # code locations only, never request data.
+    faulthandler.enable()
     check_startup(settings)  # refuses to start (and says why) on an unsafe configuration
-    registry = load_registry(settings.hooks_dir)  # refuses to start on a bad hooks file
-    engine = create_database(settings.database_url)
+    pack = _rule_pack(settings)  # refuses to start on a pack that fails any check (or a bad site override)
+    # Refuses to start on a bad hooks file.
+    registry = load_registry(settings.hooks_dir, settings.discovery_shape, pack=pack)
+    engine = _database(settings.database_url)
     replay = _replay_store(settings)
     metrics = Metrics()
     audit_writer = AuditWriter(engine)
@@ -99,7 +130,9 @@ def create_app(
         title="MAS CDS Hooks service",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs" if settings.sandbox else None,
+        # No Swagger UI: FastAPI's /docs loads its assets from a CDN (blank offline) and would add a page of
+        # third-party script; /openapi.json stays for tools, and /sandbox fires real hooks (README, Sandbox).
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -119,23 +152,48 @@ def create_app(
             audit_writer=audit_writer,
         )
     )
+    app_client = client_registration(settings, sandbox_fhir_path=SANDBOX_FHIR_PATH)  # None: the app is not mounted
     if settings.sandbox:
-        _mount_sandbox(app, registry=registry, engine=engine, clock=clock)
+        _mount_sandbox(app, registry=registry, engine=engine, clock=clock, app_client=app_client)
         if settings.benchmark_endpoints:
             app.include_router(build_baseline_router(registry, settings.max_body_bytes), include_in_schema=False)
-    _describe_service_ids(app, sorted(registry.services))
-    _install_error_handlers(app)
-    if settings.cors_origins:
-        # Explicit origins only, never credentials: the EHR's JWT is a header, not a cookie.
+    if app_client is not None:
+        mount_smart_app(
+            app, client=app_client, settings=settings, registry=registry, http=current_http_client, clock=clock
+        )
+    _describe_endpoints(app, {e.id: e.hooks for e in registry.endpoints.values()})
+    _install_error_handlers(app, retry_after_seconds=settings.storage_retry_after_seconds)
+    if settings.cors_origins or settings.sandbox:
+        # Explicit origins only, never credentials: the EHR's JWT is a header, not a cookie. In sandbox mode
+        # (loopback only) a browser client run on this machine, e.g. the official CDS Hooks sandbox, may call
+        # every endpoint, the fixture FHIR server included.
         app.add_middleware(
-            CORSMiddleware,
+            OutcomeCorsMiddleware,
             allow_origins=settings.cors_origins,
+            allow_origin_regex=LOOPBACK_ORIGIN if settings.sandbox else None,
             allow_credentials=False,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_methods=ALLOWED_METHODS,
+            allow_headers=ALLOWED_HEADERS,
         )
     app.add_middleware(StatusCounter, metrics=metrics)
     return app
+
+
+def _rule_pack(settings: Settings) -> RulePack:
+    try:
+        return pack_for(settings)
+    except RulePackError as error:
+        raise StartupError(f"rule pack refused: {error} (CDS_RULE_PACK_DIR, CDS_RULE_PACK_OVERRIDES)") from error
+
+
+def _database(url: str) -> Engine:
+    try:
+        return create_database(url)
+    except (SQLAlchemyError, ImportError, OSError) as error:
+        shown = url
+        with contextlib.suppress(Exception):
+            shown = make_url(url).render_as_string(hide_password=True)
+        raise StartupError(f"database {shown} not usable: {describe(error)} (CDS_DATABASE_URL)") from error
 
 
 def _authenticator(settings: Settings, replay: ReplayStore, http: Callable[[], httpx.AsyncClient]) -> Authenticator:
@@ -166,12 +224,12 @@ def _authenticator(settings: Settings, replay: ReplayStore, http: Callable[[], h
     return JwtAuthenticator(verifier)
 
 
-def _describe_service_ids(app: FastAPI, service_ids: list[str]) -> None:
+def _describe_endpoints(app: FastAPI, endpoints: dict[str, tuple[str, ...]]) -> None:
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = with_service_ids(default_openapi(), service_ids)
+            app.openapi_schema = with_service_endpoints(default_openapi(), endpoints)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -187,15 +245,28 @@ def _redis_ready(replay: ReplayStore) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-def _mount_sandbox(app: FastAPI, *, registry: Registry, engine: Engine, clock: Callable[[], datetime]) -> None:
+def _mount_sandbox(
+    app: FastAPI, *, registry: Registry, engine: Engine, clock: Callable[[], datetime], app_client: AppClient | None
+) -> None:
     """The sandbox page, its API and the fixture FHIR server: sandbox mode only, never in production."""
+    from fastapi import Depends
+
     from cds_service.sandbox.api import build_sandbox_router
     from cds_service.sandbox.bulk_export import build_bulk_router
     from cds_service.sandbox.fhir_server import build_fhir_router
+    from cds_service.sandbox.smart_auth import sandbox_smart_auth
 
-    # $export first: the FHIR server's /{type}/{id} route would otherwise take Patient/$export.
+    # The test SMART authorization server first: its .well-known route sits under the FHIR base.
+    auth = app.state.smart_auth = sandbox_smart_auth(app_client, clock=clock, fhir_base_path=SANDBOX_FHIR_PATH)
+    app.include_router(auth.router(), include_in_schema=False)
+    # $export before the FHIR server: its /{type}/{id} route would otherwise take Patient/$export.
     app.include_router(build_bulk_router(clock=clock), prefix=SANDBOX_FHIR_PATH, include_in_schema=False)
-    app.include_router(build_fhir_router(clock=clock), prefix=SANDBOX_FHIR_PATH, include_in_schema=False)
+    app.include_router(
+        build_fhir_router(clock=clock),
+        prefix=SANDBOX_FHIR_PATH,
+        include_in_schema=False,
+        dependencies=[Depends(auth.fhir_access)],  # bearer tokens read only their patient's granted types
+    )
     app.include_router(
         build_sandbox_router(registry=registry, engine=engine, clock=clock, fhir_base_path=SANDBOX_FHIR_PATH),
         include_in_schema=False,
@@ -232,7 +303,18 @@ def _replay_store(settings: Settings) -> ReplayStore:
     return MemoryReplayStore()
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
+    @app.exception_handler(StoreUnavailableError)
+    async def _unavailable(_request: Request, error: StoreUnavailableError) -> Response:
+        log.error("store_unavailable", reason=str(error))
+        problem = HttpProblem(
+            503,
+            f"temporarily unavailable ({error}); retry later",
+            code="transient",
+            headers={"Retry-After": str(retry_after_seconds)},
+        )
+        return problem_response(problem)
+
     @app.exception_handler(HttpProblem)
     async def _problem(_request: Request, problem: HttpProblem) -> Response:
         return problem_response(problem)
@@ -243,14 +325,27 @@ def _install_error_handlers(app: FastAPI) -> None:
             error.status_code,
             str(error.detail),
             code="not-found" if error.status_code == 404 else "not-supported",
+            headers=error.headers,  # Starlette's 405 names the allowed methods in Allow (RFC 9110 §15.5.6)
         )
         return problem_response(problem)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> Response:
-        return problem_response(HttpProblem(400, "request does not match the API", code="structure"))
+        return problem_response(HttpProblem(400, _validation_issues(error), code="structure"))
 
     app.add_middleware(CatchAllErrors)
+
+
+def _validation_issues(error: RequestValidationError) -> list[Issue]:
+    """FastAPI's validation errors as Issues: the field's path (`order.dose`) and what was expected."""
+    issues = []
+    for item in error.errors():
+        location = [str(part) for part in item.get("loc", ())]
+        if location and location[0] in ("body", "query", "path"):
+            location = location[1:]
+        path = ".".join(location)
+        issues.append(Issue(f"{path or 'request body'}: {item.get('msg', 'invalid')}", path or None))
+    return issues or [Issue("request body: does not match the API")]
 
 
 class CatchAllErrors:

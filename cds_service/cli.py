@@ -9,13 +9,16 @@
     cds-service screen SOURCE --out DIR [--as-of TIME | START..END --step 1d] [--engine local|dask]
 
 `fire` exits 0 when the cards match the fixture case's expectation (or, with no case, when the call
-answered 200), 1 when they do not, 2 on a usage or transport error. `check` fires every case.
+answered 200), 1 when they do not, 2 on a usage, configuration or transport error. `check` fires every
+case. Errors are one line on stderr, never a traceback; cards and results go to stdout, and the
+in-process service logs only errors, so the output is not interleaved with JSON log lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -24,18 +27,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import httpx
 
+from cds_service.data_paths import data_dir
 from cds_service.population import cli as population_cli
 from cds_service.registry import Registry, load_registry
 from cds_service.sandbox.fixtures import FixtureCase, build_request, load_cases, load_order, load_patients
-from cds_service.settings import PROJECT_ROOT, Settings
+from cds_service.settings import Settings
+from cds_service.startup import EXIT_STATUS, SETTINGS_ERRORS, StartupError, describe
 
 SERVICE_FOR_HOOK = {"patient-view": "mas-screen", "order-select": "anakinra-dose", "order-sign": "anakinra-dose"}
 COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;34m"}
 RESET = "\033[0m"
+
+
+class CliError(Exception):
+    """A usage, configuration or transport error: one line on stderr, exit status 2."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +70,15 @@ class Caller:
             from cds_service.app import create_app
 
             self._tmp = tempfile.TemporaryDirectory()
-            settings = Settings(
-                sandbox=True, database_url=f"sqlite:///{Path(self._tmp.name) / 'cli.sqlite3'}", gc_freeze=False
-            )
-            self._client = TestClient(create_app(settings))
+            try:
+                settings = Settings(
+                    sandbox=True, database_url=f"sqlite:///{Path(self._tmp.name) / 'cli.sqlite3'}", gc_freeze=False
+                )
+                app = create_app(settings, log_level=logging.ERROR)
+            except (StartupError, *SETTINGS_ERRORS) as error:
+                self._tmp.cleanup()
+                raise CliError(f"cannot start the service: {describe(error)}") from error
+            self._client = TestClient(app)
             self._client.__enter__()
         else:
             self._client = httpx.Client(base_url=self.url, timeout=30)
@@ -76,7 +90,10 @@ class Caller:
             self._tmp.cleanup()
 
     def post(self, service: str, body: dict[str, Any]) -> Outcome:
-        response = self._client.post(f"/cds-services/{service}", json=body)
+        try:
+            response = self._client.post(f"/cds-services/{service}", json=body)
+        except httpx.HTTPError as error:
+            raise CliError(f"could not reach {self.url}: {error}") from error
         try:
             document = response.json()
         except ValueError:
@@ -135,12 +152,13 @@ def _request(registry: Registry, case: FixtureCase | None, args: argparse.Namesp
     hook = case.hook if case else args.hook
     order_name = case.order if case else args.order
     if patient_name not in patients:
-        raise SystemExit(f"unknown fixture patient '{patient_name}' (see `cds-service fixtures`)")
+        raise CliError(f"unknown fixture patient '{patient_name}' (see `cds-service fixtures`)")
     if hook != "patient-view" and not order_name:
-        raise SystemExit(f"{hook} needs --order (see `cds-service fixtures`)")
+        raise CliError(f"{hook} needs --order (see `cds-service fixtures`)")
     service = registry.get(SERVICE_FOR_HOOK[hook])
-    assert service is not None
-    order = load_order(order_name) if order_name and hook != "patient-view" else None
+    if service is None:
+        raise CliError(f"no service in {data_dir('hooks')} answers {hook}")
+    order = _order(order_name) if order_name and hook != "patient-view" else None
     prefetch = not getattr(args, "no_prefetch", False)
     body = build_request(
         patients[patient_name],
@@ -151,14 +169,31 @@ def _request(registry: Registry, case: FixtureCase | None, args: argparse.Namesp
         prefetch=prefetch,
         fhir_server=getattr(args, "fhir_server", None),
     )
-    return service.id, body
+    return registry.endpoint_id(service.id, hook), body
+
+
+def _order(name: str) -> dict[str, Any]:
+    if name not in _order_names():
+        raise CliError(f"unknown draft order '{name}' (see `cds-service fixtures`)")
+    return load_order(name)
+
+
+def _order_names() -> list[str]:
+    return sorted(path.stem for path in (data_dir("fixtures") / "orders").glob("*.json"))
+
+
+def _registry() -> Registry:
+    try:
+        return load_registry(data_dir("hooks"))
+    except StartupError as error:
+        raise CliError(describe(error)) from error
 
 
 def _find_case(args: argparse.Namespace, cases: Sequence[FixtureCase]) -> FixtureCase | None:
     if args.case:
         found = next((c for c in cases if c.name == args.case), None)
         if found is None:
-            raise SystemExit(f"unknown case '{args.case}' (see `cds-service fixtures`)")
+            raise CliError(f"unknown case '{args.case}' (see `cds-service fixtures`)")
         return found
     return next(
         (
@@ -174,17 +209,12 @@ def _find_case(args: argparse.Namespace, cases: Sequence[FixtureCase]) -> Fixtur
 
 def command_fire(args: argparse.Namespace, out: TextIO) -> int:
     if not args.case and not args.patient:
-        out.write("fire needs a PATIENT or --case\n")
-        return 2
-    registry = load_registry(PROJECT_ROOT / "hooks")
+        raise CliError("fire needs a PATIENT or --case (see `cds-service fixtures`)")
+    registry = _registry()
     case = _find_case(args, load_cases())
     service, body = _request(registry, case, args)
-    try:
-        with Caller(args.url) as caller:
-            outcome = caller.post(service, body)
-    except httpx.HTTPError as error:
-        out.write(f"could not reach {args.url}: {error}\n")
-        return 2
+    with Caller(args.url) as caller:
+        outcome = caller.post(service, body)
     if case:
         out.write(f"case {case.name}: {case.story}\n")
     render(outcome, out=out, brief=args.brief)
@@ -196,7 +226,7 @@ def command_fire(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def command_check(args: argparse.Namespace, out: TextIO) -> int:
-    registry = load_registry(PROJECT_ROOT / "hooks")
+    registry = _registry()
     cases = load_cases()
     failures = 0
     with Caller(args.url) as caller:
@@ -216,8 +246,8 @@ def command_fixtures(out: TextIO) -> int:
     for name in load_patients():
         out.write(f"  {name:<40} {stories.get(name, '')}\n")
     out.write("\nDraft orders:\n")
-    for path in sorted((PROJECT_ROOT / "fixtures" / "orders").glob("*.json")):
-        out.write(f"  {path.stem}\n")
+    for name in _order_names():
+        out.write(f"  {name}\n")
     out.write("\nCases:\n")
     for case in cases:
         expected = ", ".join(f"{e.topic}/{e.indicator}" for e in case.expected) or "no cards"
@@ -255,9 +285,16 @@ def command_fhir_server(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors are one line (with a pointer to --help) like every other CLI error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_STATUS, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="cds-service", description="MAS CDS Hooks service and sandbox tools")
-    commands = root.add_subparsers(dest="command", required=True)
+    root = _Parser(prog="cds-service", description="MAS CDS Hooks service and sandbox tools")
+    commands = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
     serve = commands.add_parser("serve", help="run the CDS Hooks service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
@@ -282,8 +319,20 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        return _run(args, out)
+    except CliError as error:
+        stream = err or sys.stderr
+        stream.write(f"cds-service {args.command}: {error}\n")
+        stream.flush()
+        return EXIT_STATUS
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.command != "serve" and not (data_dir("fixtures") / "cases.json").is_file():
+        raise CliError(f"no fixtures at {data_dir('fixtures')}: run from a checkout or from the installed wheel")
     if args.command == "fire":
         return command_fire(args, out)
     if args.command == "check":

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from cds_service.data_paths import CHECKOUT_ROOT, data_dir, default_database_path
+
+PROJECT_ROOT = CHECKOUT_ROOT  # the checkout (tests and tools); the service reads its data via data_dir()
 
 
 class Settings(BaseSettings):
@@ -22,17 +24,28 @@ class Settings(BaseSettings):
         description="Sandbox mode: no EHR authentication; meant for loopback use with fixture data.",
     )
     hooks_dir: Path = Field(
-        default=PROJECT_ROOT / "hooks",
+        default_factory=lambda: data_dir("hooks"),
         description="Folder with one JSON file per CDS service (its discovery entry).",
     )
+    discovery_shape: Literal["per-hook", "shared-id"] = Field(
+        default="per-hook",
+        description="How discovery lists a service with several hooks: one id per hook (every client reaches "
+        "every hook), or the spec's one shared id (clients that replace a service's earlier cards by id).",
+    )
     database_url: str = Field(
-        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'cds.sqlite3'}",
+        default_factory=lambda: f"sqlite:///{default_database_path()}",
         description="SQLAlchemy URL for feedback and audit records (SQLite default, PostgreSQL by URL).",
     )
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024,
         gt=0,
         description="Largest accepted request body; larger bodies get 413.",
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Largest request line plus headers (431 beyond). Enforced by the server protocol "
+        "cds_service.transport.http_limits:BoundedHttpToolsProtocol, which reads this variable itself.",
     )
     fhir_deadline_seconds: float = Field(
         default=2.0,
@@ -45,38 +58,13 @@ class Settings(BaseSettings):
     fhir_max_response_bytes: int = Field(
         default=16 * 1024 * 1024, gt=0, description="Largest FHIR response body accepted."
     )
-    adult_age_years: int = Field(
-        default=18,
-        ge=1,
-        description="Age from which a patient is an adult for the dose band (NCT02780583: 'adults').",
+    rule_pack_dir: Path | None = Field(
+        default=None,
+        description="Folder of the rule pack in force (default: the pack shipped in cds_service/rulepack/pack).",
     )
-    weight_max_age_days_child: int = Field(
-        default=7, ge=1, description="A body weight older than this is stale for a patient under adult age."
-    )
-    weight_max_age_days_adult: int = Field(
-        default=30, ge=1, description="A body weight older than this is stale for an adult."
-    )
-    lab_lookback_hours: int = Field(
-        default=72, ge=1, description="Lab results older than this are not used for criteria."
-    )
-    safety_lab_lookback_days: int = Field(
-        default=7,
-        ge=1,
-        description="Creatinine and ANC older than this are not used for the dose safety checks.",
-    )
-    temperature_lookback_hours: int = Field(default=24, ge=1, description="Window for the maximum body temperature.")
-    dose_rounding: Literal["down-1mg", "down-5mg", "down-10mg"] = Field(
-        default="down-1mg",
-        description="How suggested per-dose amounts are rounded; every policy rounds down, never up.",
-    )
-    height_max_age_days: int = Field(
-        default=90, ge=1, description="A body height older than this is not used (bedside Schwartz)."
-    )
-    underdose_tolerance_percent: int = Field(
-        default=20,
-        ge=0,
-        le=100,
-        description="A drafted daily dose this much below the protocol dose draws a warning.",
+    rule_pack_overrides: Path | None = Field(
+        default=None,
+        description="A site's YAML file of rule-pack parameter overrides, each within the pack's stated bounds.",
     )
     timezone: str = Field(
         default="UTC",
@@ -116,6 +104,23 @@ class Settings(BaseSettings):
         description="Sandbox only: add POST /bench/decode-only/{id}, which decodes a hook request exactly as a "
         "call does and answers no cards (the benchmark's baseline).",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Prometheus must send to read /metrics outside sandbox mode; without it "
+        "/metrics is not served there (404). Sandbox mode serves /metrics to its loopback clients.",
+    )
+    feedback_max_items: int = Field(
+        default=500, ge=1, description="Most feedback items accepted in one feedback call (more: 413)."
+    )
+    fhir_max_call_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        description="Byte budget of one hook call's FHIR fallback reads, all keys and pages together, counted "
+        "after decompression; what exceeds it is not read (that data is unavailable).",
+    )
+    storage_retry_after_seconds: int = Field(
+        default=5, ge=1, description="Retry-After of the 503 answered while the database or Redis is unavailable."
+    )
     gc_gen0_threshold: int = Field(
         default=20000,
         ge=700,
@@ -124,6 +129,32 @@ class Settings(BaseSettings):
     )
     gc_freeze: bool = Field(
         default=True, description="gc.freeze() after start-up, removing full-GC pauses from p99 latency."
+    )
+    app_client_id: str | None = Field(
+        default=None,
+        description="OAuth client id of the SMART app 'MAS work-up' (/app) as registered with the EHR; setting it "
+        "mounts the app outside sandbox mode. The sandbox registers 'mas-workup-sandbox' when unset.",
+    )
+    app_client_secret: SecretStr | None = Field(
+        default=None,
+        description="The app's client secret (confidential client, client_secret_basic). Never sent to the "
+        "browser. The sandbox makes a random one per process when unset.",
+    )
+    app_redirect_uri: str | None = Field(
+        default=None,
+        description="The app's registered redirect URI; default <CDS_PUBLIC_BASE_URL>/app/callback (sandbox: "
+        "the request's own base URL).",
+    )
+    app_issuers: list[str] = Field(
+        default_factory=list,
+        description="FHIR base URLs (the launch `iss`) the app may launch against, as a JSON list; any other iss "
+        "is refused before anything is sent to it. The sandbox FHIR server is always allowed in sandbox mode.",
+    )
+    app_session_seconds: int = Field(
+        default=3600, ge=60, le=86400, description="How long an app session (its access token) is kept at most."
+    )
+    app_launch_seconds: int = Field(
+        default=600, ge=30, le=3600, description="How long a started launch may take to come back with a code."
     )
 
     @field_validator("timezone")

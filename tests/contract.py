@@ -12,6 +12,8 @@ from typing import Any
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SERVICE_CALL = re.compile(r"^/cds-services/[^/]+$")
+CDS_ENDPOINT = re.compile(r"^/cds-services/[^/]+(/feedback)?$")
+SAYS_WHAT_WAS_EXPECTED = ("expected", "missing", "not valid JSON")
 INDICATORS = {"info", "warning", "critical"}
 
 
@@ -73,6 +75,8 @@ def response_problems(method: str, path: str, status: int, body: bytes) -> list[
             return [f"{method} {path} answered {status} without an OperationOutcome"]
         if b"Traceback" in body:
             return [f"{method} {path} leaked a stack trace"]
+        if status == 400 and CDS_ENDPOINT.match(path):
+            return [f"{method} {path} 400: {problem}" for problem in _imprecise_issues(document["issue"])]
         return []
     if status == 401:
         return [] if not body else [f"{method} {path}: 401 must be bare"]
@@ -93,6 +97,21 @@ def response_problems(method: str, path: str, status: int, body: bytes) -> list[
                     problems.append(f"services[{index}].{field} missing")
         return problems
     return []
+
+
+def _imprecise_issues(issues: list[dict[str, Any]]) -> list[str]:
+    """A client-facing 400 names the field (issue.expression, repeated at the start of the text) and what
+    was expected there; only a body that is not a JSON object at all has no field to name."""
+    problems = []
+    for issue in issues:
+        text = issue.get("diagnostics", "")
+        expressions = issue.get("expression") or []
+        where = expressions[0] if expressions else "request body"
+        if not text.startswith(f"{where}:"):
+            problems.append(f"issue does not start with the field it is about: {text!r}")
+        elif not any(phrase in text for phrase in SAYS_WHAT_WAS_EXPECTED):
+            problems.append(f"issue does not say what was expected: {text!r}")
+    return problems
 
 
 class ContractViolationError(AssertionError):

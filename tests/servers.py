@@ -15,6 +15,9 @@ import httpx
 
 from cds_service.settings import PROJECT_ROOT
 
+# The protocol `make run` and the README's production command use: request heads bounded (431).
+HTTP_PROTOCOL = "cds_service.transport.http_limits:BoundedHttpToolsProtocol"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -40,6 +43,8 @@ class ServerProcess:
             "--workers",
             str(workers),
             "--no-access-log",
+            "--http",
+            HTTP_PROTOCOL,
         ]
         self.process = subprocess.Popen(
             command,

@@ -67,8 +67,9 @@ def test_overdose_is_critical_on_sign_and_warning_on_select(client: TestClient) 
     assert signed["indicator"] == "critical"
     assert selected["indicator"] == "warning"
     assert signed["summary"].startswith("Anakinra 150 mg q6h: above protocol max 100 mg/dose")
-    assert "MedicationRequest/mr-anakinra" in signed["detail"]
-    assert "5 mg/kg/day × 82 kg = 410 mg/day, capped at 400 mg/day" in signed["detail"]
+    assert "MedicationRequest/" not in signed["detail"]  # no raw resource ids on a card (issue #13)
+    assert "would be placed as written" in signed["detail"] and "critical if signed unchanged" in selected["detail"]
+    assert "5 mg/kg/day × 82 kg = 410 mg/day, cap 400 → 400 ÷ 4 = 100 mg every 6 h (0.67 mL)" in signed["detail"]
 
 
 def test_overdose_suggests_the_same_order_with_the_protocol_dosage(client: TestClient) -> None:
@@ -292,7 +293,8 @@ def test_tnf_inhibitor_and_duplicate_anakinra_warnings(client: TestClient) -> No
     )
     assert sorted(topics(cards)) == ["anakinra-duplicate", "anakinra-tnf-inhibitor"]
     duplicate = next(c for c in cards if c["source"]["topic"]["code"] == "anakinra-duplicate")
-    assert "MedicationRequest/mr-old" in duplicate["summary"]
+    assert "(active order)" in duplicate["summary"]
+    assert "MedicationRequest/" not in duplicate["summary"] + duplicate["detail"]  # names, never raw ids
 
 
 def test_missing_safety_data_is_listed(client: TestClient) -> None:
@@ -346,7 +348,8 @@ def test_implausible_weight_is_named_on_the_card(client: TestClient) -> None:
         )
     )
     assert "no usable body weight" in card["detail"]
-    assert "Observation/w-typo: 820 kg is outside the plausible range" in card["detail"]
+    assert "820 kg is outside the plausible range" in card["detail"]
+    assert "w-typo" not in card["detail"]
 
 
 def test_medication_reference_by_urn_uuid_full_url(client: TestClient) -> None:

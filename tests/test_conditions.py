@@ -7,12 +7,18 @@ from typing import Any
 
 import msgspec
 
-from cds_service.facts.conditions import Finding, Underlying, extract_clinical_context
+from cds_service.facts import conditions
+from cds_service.facts.conditions import ClinicalContext, Finding, Underlying
 from cds_service.fhir.model import Condition, MedicationRequest
+from cds_service.rulepack import default_pack
 from tests.clinical_builders import iso
 from tests.conftest import FIXED_NOW
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def extract_clinical_context(conditions_: Any, medications: Any, *, now: Any) -> ClinicalContext:
+    return conditions.extract_clinical_context(conditions_, medications, now=now, codes=default_pack().conditions)
 
 
 def condition(code: str, system: str = ICD, clinical: str = "active", verification: str = "confirmed") -> Condition:
@@ -76,7 +82,7 @@ def _order(name: str, days_ago: int, status: str = "active") -> MedicationReques
 def test_immunosuppression_long_term_recent_unknown_and_none() -> None:
     assert extract_clinical_context([], [_order("azathioprine 50 mg", 90)], now=FIXED_NOW).immunosuppression is True
     recent = extract_clinical_context([], [_order("methylprednisolone 1 g IV", 1)], now=FIXED_NOW)
-    assert recent.immunosuppression is None and "possibly MAS treatment" in recent.immunosuppression_note
+    assert recent.immunosuppression is None and recent.immunosuppression_reason == "only-recent-immunosuppressants"
     assert extract_clinical_context([], [_order("paracetamol", 90)], now=FIXED_NOW).immunosuppression is False
     assert extract_clinical_context([], None, now=FIXED_NOW).immunosuppression is None
     stopped = extract_clinical_context([], [_order("azathioprine", 90, status="stopped")], now=FIXED_NOW)

@@ -46,5 +46,29 @@ def test_errors_need_operation_outcome_and_no_5xx() -> None:
     assert contract.response_problems("POST", "/cds-services/x", 500, b"")
     assert contract.response_problems("POST", "/cds-services/x", 401, b"why")
     assert not contract.response_problems(
-        "POST", "/cds-services/x", 400, b'{"resourceType":"OperationOutcome","issue":[{"severity":"error"}]}'
+        "POST", "/cds-services/x", 412, b'{"resourceType":"OperationOutcome","issue":[{"severity":"error"}]}'
     )
+
+
+def _outcome(*issues: dict[str, object]) -> bytes:
+    return json.dumps({"resourceType": "OperationOutcome", "issue": list(issues)}).encode()
+
+
+@pytest.mark.parametrize(
+    "issue",
+    [
+        {"severity": "error"},
+        {"severity": "error", "diagnostics": "invalid hook request (1 problems)"},
+        {"severity": "error", "diagnostics": "context.patientId: bad", "expression": ["context.patientId"]},
+        {"severity": "error", "diagnostics": "missing; expected a string", "expression": ["hook"]},
+    ],
+)
+def test_a_400_must_name_the_field_and_what_was_expected(issue: dict[str, object]) -> None:
+    assert contract.response_problems("POST", "/cds-services/x", 400, _outcome(issue))
+    assert contract.response_problems("POST", "/cds-services/x/feedback", 400, _outcome(issue))
+
+
+def test_a_precise_400_passes() -> None:
+    precise = {"diagnostics": "context.draftOrders: missing; expected a Bundle", "expression": ["context.draftOrders"]}
+    body = {"diagnostics": "request body: not valid JSON (byte 3)"}
+    assert not contract.response_problems("POST", "/cds-services/x", 400, _outcome(precise, body))

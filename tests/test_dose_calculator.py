@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -11,17 +12,15 @@ from cds_service.facts.analytes import A
 from cds_service.facts.fhir_time import FhirTime
 from cds_service.facts.observations import Measurement
 from cds_service.facts.patient import PatientFacts
+from cds_service.rulepack import default_pack
+from cds_service.rulepack.selection import dosing_rules
 from cds_service.rules.dosing.calculator import DoseNotCalculated, DosingRules, ProtocolDose, calculate_protocol_dose
-from cds_service.rules.dosing.protocol import CHILD_UP_TO_40_KG, OVER_40_KG_OR_ADULT
-from cds_service.rules.dosing.rounding import ROUNDING_POLICIES
+from cds_service.rules.dosing.rounding import RoundDown
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-RULES = DosingRules(
-    adult_age_years=18,
-    weight_max_age_child=timedelta(days=7),
-    weight_max_age_adult=timedelta(days=30),
-    rounding=ROUNDING_POLICIES["down-1mg"],
-)
+RULES = dosing_rules(default_pack(), UTC)
+CHILD_UP_TO_40_KG = RULES.protocol.child_band
+OVER_40_KG_OR_ADULT = RULES.protocol.other_band
 
 
 def kg(value: str, *, ago: timedelta = timedelta(hours=1)) -> Measurement:
@@ -74,7 +73,7 @@ def test_17_year_old_of_35_kg_is_a_child_and_18_year_old_an_adult() -> None:
 
 
 def test_adult_age_is_configurable() -> None:
-    rules = DosingRules(21, RULES.weight_max_age_child, RULES.weight_max_age_adult, RULES.rounding)
+    rules = replace(RULES, adult_age_years=21)
     assert dose("35", 20, rules).band is CHILD_UP_TO_40_KG
     assert dose("35", 21, rules).band is OVER_40_KG_OR_ADULT
 
@@ -103,7 +102,7 @@ def test_doses_under_20_mg_are_flagged_as_not_measurable() -> None:
 
 
 def test_rounding_policies_only_round_down() -> None:
-    rules = DosingRules(18, RULES.weight_max_age_child, RULES.weight_max_age_adult, ROUNDING_POLICIES["down-10mg"])
+    rules = replace(RULES, rounding=RoundDown(Decimal(10)))
     result = dose("41", 10, rules)
     assert result.per_dose_mg == 50
     assert result.per_day_mg == 200

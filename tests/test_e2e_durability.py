@@ -56,7 +56,7 @@ def test_feedback_and_audit_survive_kill_and_restart(database_url: str) -> None:
     with running_server(env) as server:
         assert _post_feedback(server.url).json() == {"stored": 0, "duplicates": 1}
         discovery = httpx.get(f"{server.url}/cds-services", timeout=5)
-        assert discovery.json()["services"][0]["id"] == "prefetch-probe"
+        assert discovery.json()["services"][0]["id"] == "prefetch-probe-patient-view"
     (record,) = _audit_rows(database_url)
     assert (record["hook_instance"], record["status"]) == (body["hookInstance"], 200)
 

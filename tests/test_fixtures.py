@@ -25,6 +25,7 @@ from cds_service.sandbox.fixtures import (
     shift_times,
 )
 from cds_service.settings import PROJECT_ROOT
+from tests.card_budget import budget_problems
 from tests.conftest import FIXED_NOW
 
 PATIENTS = load_patients()
@@ -84,7 +85,7 @@ def actual_cards(client: TestClient, case: Any) -> list[dict[str, Any]]:
     assert service is not None
     order = load_order(case.order) if case.order else None
     body = build_request(PATIENTS[case.patient], service, hook=case.hook, now=FIXED_NOW, order=order)
-    response = client.post(f"/cds-services/{case.service}", json=body)
+    response = client.post(f"/cds-services/{REGISTRY.endpoint_id(case.service, case.hook)}", json=body)
     assert response.status_code == 200, response.text
     cards: list[dict[str, Any]] = response.json()["cards"]
     return cards
@@ -101,3 +102,10 @@ def test_case_cards_match_expectations(make_client: Any, case: Any) -> None:
         if expectation.summary_contains:
             card = next(c for c in cards if c["source"]["topic"]["code"] == expectation.topic)
             assert expectation.summary_contains in card["summary"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_every_card_of_every_case_keeps_the_card_budget(make_client: Any, case: Any) -> None:
+    """Issue #13: read in seconds in a 400 px panel (tests/card_budget.py states the budget)."""
+    for card in actual_cards(make_client(), case):
+        assert budget_problems(card) == [], (card["summary"], card.get("detail"))

@@ -1,21 +1,45 @@
-"""The shipped hooks files agree with the code: prefetch codes come from the analyte catalogue, and a
-handler reading an undeclared prefetch key fails loudly."""
+"""The served prefetch queries ask for exactly the rule pack's codes (expanded from the pack at load, so they
+cannot drift), and a handler reading an undeclared prefetch key fails loudly."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from cds_service.facts.analytes import A, loinc_query
+from cds_service.facts.analytes import A
 from cds_service.fhir.prefetch import KeyData, KeyStatus, ServiceData, UndeclaredPrefetchKeyError
+from cds_service.registry import load_registry
+from cds_service.rulepack import default_pack
 from cds_service.settings import PROJECT_ROOT
+
+PACK = default_pack()
+
+
+def loinc_query(*analytes: A) -> str:
+    return PACK.catalogue.loinc_query(analytes)
 
 
 def hooks_file(service_id: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((PROJECT_ROOT / "hooks" / f"{service_id}.json").read_text())
-    return document
+    service = load_registry(PROJECT_ROOT / "hooks").get(service_id)
+    assert service is not None
+    return {"prefetch": {spec.key: spec.template for spec in service.prefetch}}
+
+
+def test_every_body_temperature_site_is_fetched() -> None:
+    vitals = hooks_file("mas-screen")["prefetch"]["vitals"]
+    for code in ("8310-5", "8331-1", "8332-9", "8328-7", "8333-7", "8329-5"):  # issue #10: all sites
+        assert f"http://loinc.org|{code}" in vitals
+
+
+def test_every_code_of_every_analyte_value_set_is_fetched_by_mas_screen() -> None:
+    prefetch = hooks_file("mas-screen")["prefetch"]
+    queried = prefetch["labs"] + prefetch["vitals"]
+    for analyte in PACK.catalogue.analytes.values():
+        if analyte.key == "egfr":
+            continue  # not read by the screen
+        for code in analyte.codes:
+            assert f"http://loinc.org|{code}" in queried, (analyte.key, code)
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,8 @@ def test_make_run_answers_discovery(tmp_path: Path) -> None:
                 time.sleep(0.2)
         assert {(s["id"], s["hook"]) for s in services} == {
             ("mas-screen", "patient-view"),
-            ("anakinra-dose", "order-select"),
-            ("anakinra-dose", "order-sign"),
+            ("anakinra-dose-order-select", "order-select"),
+            ("anakinra-dose-order-sign", "order-sign"),
         }
         assert httpx.get(f"http://127.0.0.1:{port}/sandbox", timeout=5).status_code == 200
     finally:

@@ -9,8 +9,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from cds_service.facts.medications import match_anakinra, match_tnf_inhibitor, read_drafted_dose
+from cds_service.facts.medications import DrugMatch, match_drug, read_drafted_dose
 from cds_service.fhir.model import CodeableConcept, MedicationRequest
+from cds_service.rulepack import default_pack
 from cds_service.rules.dosing.calculator import DoseNotCalculated, ProtocolDose, calculate_protocol_dose
 from cds_service.rules.dosing.order_check import Concern, OrderCheck, check_drafted_order
 from tests.clinical_builders import anakinra_order
@@ -23,9 +24,26 @@ def protocol(weight: str, years: int) -> ProtocolDose:
     return result
 
 
+PACK = default_pack()
+
+
+def match_anakinra(concepts: list[CodeableConcept | None]) -> DrugMatch:
+    return match_drug(PACK.drugs.anakinra, concepts)
+
+
+def match_tnf_inhibitor(concepts: list[CodeableConcept | None]) -> DrugMatch:
+    return match_drug(PACK.drugs.tnf_inhibitors, concepts)
+
+
 def check(order: dict[str, Any], dose: ProtocolDose | DoseNotCalculated) -> OrderCheck:
     typed = msgspec.convert(order, type=MedicationRequest)
-    return check_drafted_order(drafted=read_drafted_dose(typed), protocol=dose, underdose_tolerance=Decimal("0.2"))
+    return check_drafted_order(
+        drafted=read_drafted_dose(typed, typed.medicationCodeableConcept, PACK.drugs),
+        protocol=dose,
+        rules=PACK.protocol,
+        product=PACK.product,
+        underdose_tolerance=Decimal("0.2"),
+    )
 
 
 def codes(result: OrderCheck) -> set[str]:
@@ -89,9 +107,20 @@ def test_ml_doses_are_converted_at_100_mg_per_0_67_ml() -> None:
 
 
 def test_unverifiable_dose_units_say_so() -> None:
-    result = check(anakinra_order(1, "{syringe}", every_hours=12), protocol("40", 12))
+    result = check(anakinra_order(1, "tablet", every_hours=12), protocol("40", 12))
     assert "dose-unreadable" in codes(result)
     assert "neither mg nor mL" in next(f.text for f in result.findings if f.code == "dose-unreadable")
+
+
+def test_a_count_of_syringes_is_read_only_for_the_coded_100_mg_syringe() -> None:
+    """The official sandbox sends "1 {pill}" of RxNorm 727711 (the 100 mg/0.67 mL syringe): unambiguous, 100 mg.
+    The same count of an order named only "anakinra" (no product code) stays unverifiable."""
+    coded = check(anakinra_order(1, "{pill}", every_hours=12), protocol("40", 12))
+    assert coded.drafted.per_dose_mg == 100 and codes(coded) == set()
+    text_only = anakinra_order(1, "{syringe}", every_hours=12)
+    text_only["medicationCodeableConcept"] = {"text": "anakinra"}
+    result = check(text_only, protocol("40", 12))
+    assert "dose-unreadable" in codes(result) and result.drafted.per_dose_mg is None
 
 
 def test_route_not_subcutaneous_is_info() -> None:

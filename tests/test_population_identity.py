@@ -16,15 +16,17 @@ from fastapi.testclient import TestClient
 
 from cds_service.cli import main
 from cds_service.registry import load_registry
-from cds_service.rules.mas.screen import SETS
+from cds_service.rulepack import default_pack
 from cds_service.sandbox.fixtures import FixturePatient, build_request
 from cds_service.settings import PROJECT_ROOT
 from tests.conftest import FIXED_NOW
 from tests.population_data import fixture_patients, generated_patients, write_ndjson
 
 SERVICE = load_registry(PROJECT_ROOT / "hooks").services["mas-screen"]
-NAME_TO_KEY = {module.NAME: module.KEY for module in SETS}
-CRITERIA_MET = re.compile(r"\*\*Criteria met:\*\* (.+?)\.(?:\n|$)")
+PACK = default_pack()
+NAME_TO_KEY = {definition.short_name: definition.key for definition in PACK.sets}
+VALIDATED = {definition.key for definition in PACK.sets if definition.validated}
+CRITERIA_MET = re.compile(r"\*\*MAS likely:\*\* (.+?) met\.(?:\n|$)")
 
 
 def hook_answers(client: TestClient, patients: dict[str, FixturePatient], now: datetime) -> dict[str, Any]:
@@ -50,12 +52,16 @@ def validated_sets_in(card: dict[str, Any]) -> set[str]:
     found = CRITERIA_MET.search(card.get("detail", ""))
     if not found:
         return set()
-    names = [name for name in NAME_TO_KEY if name in found.group(1)]
-    return {NAME_TO_KEY[name] for name in names}
+    text, keys = found.group(1), set()
+    for name in sorted(NAME_TO_KEY, key=len, reverse=True):  # "trial criteria (sJIA path)" before "trial criteria"
+        if name in text:
+            keys.add(NAME_TO_KEY[name])
+            text = text.replace(name, "")
+    return keys
 
 
 def compare(hook: dict[str, Any], rows: dict[str, dict[str, str]]) -> None:
-    validated = {module.KEY for module in SETS if module.KEY not in ("ferritin-esr", "sepsis-mas-features")}
+    validated = VALIDATED
     for patient_id, card in hook.items():
         row = rows.get(patient_id)
         if card is None:

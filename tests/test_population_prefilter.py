@@ -3,11 +3,14 @@
 1. Screening with and without the pre-filter gives the same cards on generated populations (with many MAS-like
    and borderline patients), over a range of as-of times whose windows cut through the data.
 2. A property test against the rules themselves: for random patients without a coded underlying disease or
-   finding, whenever the pre-filter says "cannot get a card", `evaluate_mas` gives no card.
+   finding, whenever the pre-filter says "cannot get a card", `evaluate_mas` gives no card — with the
+   product's rule pack and with altered packs (a lower HScore cutoff, HLH-2004 at 4 of 8, a lower warning
+   ferritin, longer windows), because the filter is derived from the pack, not written beside it.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,18 +21,48 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service.evaluation.mas import evaluate_mas, load_rules, record_from_resources
+from cds_service.evaluation.mas import MasRules, evaluate_mas, load_rules, record_from_resources
 from cds_service.fhir.model import Observation, Patient
 from cds_service.population.engine import LocalEngine, screen
 from cds_service.population.generate import Mix
 from cds_service.population.light import LightObservation
-from cds_service.population.prefilter import FastCheck, Windows, is_candidate, observation_event
+from cds_service.population.prefilter import Event, Prefilter
+from cds_service.rulepack.model import RulePack
+from cds_service.rules.mas.definitions import Group
 from cds_service.settings import Settings
 from tests.conftest import FIXED_NOW
 from tests.population_data import generated_patients, write_ndjson
 
 RULES = load_rules(Settings())
-WINDOWS = Windows(RULES.lab_window, RULES.temperature_window)
+PREFILTER = Prefilter(RULES.pack)
+
+
+def _altered_pack(pack: RulePack) -> RulePack:
+    """The product's pack with thresholds moved the way a site or a new paper might move them."""
+    sets = []
+    for definition in pack.sets:
+        if definition.key == "hscore" and definition.score is not None:
+            definition = replace(definition, score=replace(definition.score, cutoff=Decimal(120)))
+        if definition.key == "hlh2004" and isinstance(definition.rule, Group):
+            definition = replace(definition, rule=replace(definition.rule, k=4))
+        sets.append(definition)
+    warning = pack.decision.warning_ferritin
+    parameters = replace(pack.parameters, lab_window=timedelta(hours=120), temperature_window=timedelta(hours=48))
+    return replace(
+        pack,
+        sets=tuple(sets),
+        parameters=parameters,
+        decision=replace(pack.decision, warning_ferritin=replace(warning, value=Decimal(300), canonical=Decimal(300))),
+    )
+
+
+ALTERED = MasRules(_altered_pack(RULES.pack), RULES.zone)
+PACKS = {"product": (RULES, PREFILTER), "altered": (ALTERED, Prefilter(ALTERED.pack))}
+
+
+def _events(prefilter: Prefilter, lines: list[bytes]) -> list[Event]:
+    decoded = (prefilter.observation_event(msgspec.json.decode(line, type=LightObservation)) for line in lines)
+    return [event for event in decoded if event is not None]
 
 
 def _cards(folder: Path, as_of: list[datetime], prefilter: bool) -> dict[tuple[str, int], tuple[Any, ...]]:
@@ -99,25 +132,33 @@ def patient_observations(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(patient_observations(), st.sampled_from(["2020-01-01", "2025-12-20", "1950-06-01"]))
-def test_a_patient_the_prefilter_drops_gets_no_card(observations: list[dict[str, Any]], born: str) -> None:
+@given(
+    patient_observations(),
+    st.sampled_from(["2020-01-01", "2025-12-20", "1950-06-01"]),
+    st.sampled_from(sorted(PACKS)),
+)
+def test_a_patient_the_prefilter_drops_gets_no_card(observations: list[dict[str, Any]], born: str, pack: str) -> None:
+    rules, prefilter = PACKS[pack]
     lines = [orjson.dumps(o) for o in observations]
-    events = [e for e in (observation_event(msgspec.json.decode(line, type=LightObservation)) for line in lines) if e]
+    events = _events(prefilter, lines)
     resources: list[Any] = [Patient(id="p", birthDate=born)]
     resources += [msgspec.json.decode(line, type=Observation) for line in lines]
     record = record_from_resources("p", resources)
-    evaluation = evaluate_mas(record, now=FIXED_NOW, rules=RULES)
-    if not is_candidate(events, FIXED_NOW, WINDOWS):
+    evaluation = evaluate_mas(record, now=FIXED_NOW, rules=rules)
+    if not prefilter.is_candidate(events, FIXED_NOW):
         assert evaluation.indicator is None, [msgspec.json.decode(line) for line in lines]
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(observation(0), min_size=1, max_size=1))
-def test_the_fast_look_never_passes_over_a_value_the_exact_reading_counts(observations: list[dict[str, Any]]) -> None:
+@given(st.lists(observation(0), min_size=1, max_size=1), st.sampled_from(sorted(PACKS)))
+def test_the_fast_look_never_passes_over_a_value_the_exact_reading_counts(
+    observations: list[dict[str, Any]], pack: str
+) -> None:
+    _, prefilter = PACKS[pack]
     item = observations[0]
-    exact = observation_event(msgspec.json.decode(orjson.dumps(item), type=LightObservation))
+    exact = prefilter.observation_event(msgspec.json.decode(orjson.dumps(item), type=LightObservation))
     quantity = item["valueQuantity"]
-    check = FastCheck()
+    check = prefilter.fast_check()
     analyte = check.analyte(orjson.dumps(item["code"]))
     assert analyte is not None
     if exact is not None:
@@ -177,18 +218,21 @@ LONG_TERM_STEROID = {
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(hscore_patient(), st.booleans())
-def test_the_hscore_bound_holds_near_every_threshold(observations: list[dict[str, Any]], steroid: bool) -> None:
+@given(hscore_patient(), st.booleans(), st.sampled_from(sorted(PACKS)))
+def test_the_hscore_bound_holds_near_every_threshold(
+    observations: list[dict[str, Any]], steroid: bool, pack: str
+) -> None:
     from cds_service.fhir.model import MedicationRequest
 
+    rules, prefilter = PACKS[pack]
     lines = [orjson.dumps(o) for o in observations]
-    events = [e for e in (observation_event(msgspec.json.decode(line, type=LightObservation)) for line in lines) if e]
+    events = _events(prefilter, lines)
     resources: list[Any] = [Patient(id="p", birthDate="1970-01-01")]
     resources += [msgspec.json.decode(line, type=Observation) for line in lines]
     if steroid:
         resources.append(msgspec.json.decode(orjson.dumps(LONG_TERM_STEROID), type=MedicationRequest))
-    evaluation = evaluate_mas(record_from_resources("p", resources), now=FIXED_NOW, rules=RULES)
-    if not is_candidate(events, FIXED_NOW, WINDOWS):
+    evaluation = evaluate_mas(record_from_resources("p", resources), now=FIXED_NOW, rules=rules)
+    if not prefilter.is_candidate(events, FIXED_NOW):
         assert evaluation.indicator is None
 
 
@@ -229,5 +273,52 @@ def test_an_hscore_card_at_the_cutoff_without_high_ferritin_is_a_candidate() -> 
     hscore_result = next(s for s in evaluation.assessment.sets if s.key == "hscore")
     assert hscore_result.score is not None and hscore_result.score[0] == 169
     assert [s.key for s in evaluation.assessment.met_sets] == ["hscore"]
-    events = [e for e in (observation_event(msgspec.json.decode(line, type=LightObservation)) for line in lines) if e]
-    assert is_candidate(events, FIXED_NOW, WINDOWS)
+    assert PREFILTER.is_candidate(_events(PREFILTER, lines), FIXED_NOW)
+
+
+def test_a_patient_with_only_normal_results_is_not_a_candidate() -> None:
+    """The filter filters: ferritin 100 ng/mL, platelets 250 ×10⁹/L, 37.0 °C, fibrinogen 350 mg/dL move no
+    rule of the pack. AST is kept whatever its value (the trial's "> 2 × upper limit" reads the report's own
+    limit), and still cannot make a card on its own."""
+    values = {"ferritin": 100, "platelets": 250, "temperature": 37.0, "fibrinogen": 350, "ast": 20}
+    lines = [
+        orjson.dumps(
+            {
+                "resourceType": "Observation",
+                "id": f"n{i}",
+                "status": "final",
+                "code": {"coding": [{"system": "http://loinc.org", "code": HSCORE_ITEMS[name][0]}]},
+                "subject": {"reference": "Patient/p"},
+                "effectiveDateTime": (FIXED_NOW - timedelta(hours=2)).isoformat(),
+                "valueQuantity": {"value": value, "unit": HSCORE_ITEMS[name][1]},
+            }
+        )
+        for i, (name, value) in enumerate(values.items())
+    ]
+    assert [event.analyte.value for event in _events(PREFILTER, lines)] == ["ast"]
+    assert not PREFILTER.is_candidate(_events(PREFILTER, lines), FIXED_NOW)
+
+
+def test_the_warning_ferritin_edge_comes_from_the_pack() -> None:
+    """HLH-2004's ferritin ≥ 500 µg/L (the pack's warning threshold): 499.9 moves nothing, 500 makes a
+    candidate; with the altered pack's 300, 300 does."""
+
+    def ferritin(value: float) -> list[bytes]:
+        return [
+            orjson.dumps(
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "2276-4"}]},
+                    "subject": {"reference": "Patient/p"},
+                    "effectiveDateTime": (FIXED_NOW - timedelta(hours=1)).isoformat(),
+                    "valueQuantity": {"value": value, "unit": "ng/mL"},
+                }
+            )
+        ]
+
+    assert not PREFILTER.is_candidate(_events(PREFILTER, ferritin(499.9)), FIXED_NOW)
+    assert PREFILTER.is_candidate(_events(PREFILTER, ferritin(500)), FIXED_NOW)
+    altered = PACKS["altered"][1]
+    assert not altered.is_candidate(_events(altered, ferritin(299.9)), FIXED_NOW)
+    assert altered.is_candidate(_events(altered, ferritin(300)), FIXED_NOW)

@@ -227,3 +227,17 @@ def test_a_prefetch_value_that_is_not_fhir_does_not_fail_the_call(core_client: T
     body = hook_request(prefetch={"patient": patient(), "labs": [1, 2], "encounter": "text"})
     report = _report(core_client.post("/cds-services/prefetch-probe", json=body))
     assert report["labs"]["ids"] == [] and report["labs"]["notes"]
+
+
+def test_fallback_query_values_are_percent_encoded(core_client: TestClient) -> None:
+    """`code=http://loinc.org|2276-4` goes out as `http%3A%2F%2Floinc.org%7C2276-4`: the same search to any FHIR
+    server, and a proxy that collapses "//" (the SMART reference launcher's does) cannot turn it into http:/..."""
+    with respx.mock() as mock:
+        mock.get(f"{FHIR_BASE}/Patient/pat1").respond(json=patient())
+        labs = mock.get(LABS_URL).respond(json=searchset(observation("o1")))
+        body = hook_request(fhirServer=FHIR_BASE, prefetch={"encounter": None})
+        _report(core_client.post("/cds-services/prefetch-probe", json=body))
+    sent = labs.calls.last.request.url
+    assert b"code=http%3A%2F%2Floinc.org%7C2276-4" in sent.raw_path
+    assert "//loinc" not in sent.raw_path.decode()
+    assert sent.params["code"] == "http://loinc.org|2276-4"  # decoded, the meaning is unchanged

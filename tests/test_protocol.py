@@ -23,8 +23,8 @@ def test_discovery_lists_one_entry_per_hook_with_prefetch_and_version(core_clien
     assert response.status_code == 200
     services = response.json()["services"]
     assert [(s["id"], s["hook"]) for s in services] == [
-        ("prefetch-probe", "patient-view"),
-        ("prefetch-probe", "order-select"),
+        ("prefetch-probe-patient-view", "patient-view"),
+        ("prefetch-probe-order-select", "order-select"),
     ]
     assert services[0]["prefetch"]["patient"] == "Patient/{{context.patientId}}"
     assert services[0]["version"] == "2.0.1"
@@ -57,7 +57,9 @@ def test_unknown_service_is_404_with_operation_outcome(core_client: TestClient) 
 def test_hook_not_served_by_the_id_is_400(core_client: TestClient) -> None:
     response = core_client.post("/cds-services/prefetch-probe", json=hook_request("order-sign"))
     assert response.status_code == 400
-    assert "does not serve hook 'order-sign'" in _issue_text(response.content)
+    assert "hook: expected patient-view or order-select at /cds-services/prefetch-probe, got 'order-sign'" in (
+        _issue_text(response.content)
+    )
 
 
 def test_malformed_json_is_400(core_client: TestClient) -> None:
@@ -133,4 +135,4 @@ def test_draft_orders_must_be_a_bundle_object(core_client: TestClient) -> None:
         body["context"]["draftOrders"] = bad
         response = core_client.post("/cds-services/prefetch-probe", json=body)
         assert response.status_code == 400
-        assert "draftOrders must be a FHIR Bundle" in _issue_text(response.content)
+        assert "context.draftOrders: expected a FHIR Bundle (an object)" in _issue_text(response.content)

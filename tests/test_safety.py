@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from cds_service.facts.analytes import A
 from cds_service.facts.medications import DrugMatch
 from cds_service.facts.observations import Measurement
 from cds_service.facts.orders import ActiveOrder
-from cds_service.rules.dosing.safety import Outcome, assess_anc, assess_comedication, assess_renal
+from cds_service.rulepack import default_pack
+from cds_service.rules.dosing import safety
+from cds_service.rules.dosing.safety import Outcome, SafetyResult, assess_comedication
 from tests.test_dose_calculator import NOW, aged, kg
+
+RULES = default_pack().safety
+
+
+def assess_renal(**kwargs: Any) -> SafetyResult:
+    return safety.assess_renal(**kwargs, rules=RULES)
+
+
+def assess_anc(anc: Measurement | None) -> SafetyResult:
+    return safety.assess_anc(anc, RULES)
 
 
 def lab(analyte: A, value: str) -> Measurement:
@@ -88,6 +101,6 @@ def test_comedication() -> None:
         (etanercept, old_anakinra, same), checked_ids={"MedicationRequest/new"}, other_draft_anakinra=()
     )
     assert tnf.outcome is Outcome.CONCERN and "etanercept" in tnf.text
-    assert duplicate.outcome is Outcome.CONCERN and duplicate.text == "MedicationRequest/a0"
+    assert duplicate.outcome is Outcome.CONCERN and duplicate.text == "anakinra (active order)"
     tnf, duplicate = assess_comedication(None, checked_ids=set(), other_draft_anakinra=())
     assert tnf.outcome is Outcome.NOT_DONE and tnf.missing

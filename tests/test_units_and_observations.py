@@ -9,13 +9,16 @@ from typing import Any
 import msgspec
 import pytest
 
-from cds_service.facts.analytes import CATALOGUE, A
+from cds_service.facts.analytes import A
 from cds_service.facts.fhir_time import parse_fhir_time
 from cds_service.facts.observations import Measurements, extract_measurements
 from cds_service.facts.units import UnitError, normalise
 from cds_service.fhir.model import Observation, Quantity
+from cds_service.rulepack import default_pack
 from tests.clinical_builders import measurement
 from tests.conftest import FIXED_NOW
+
+CATALOGUE = default_pack().catalogue
 
 
 def q(value: str, unit: str, *, ucum: bool = True, **extra: Any) -> Quantity:
@@ -80,7 +83,14 @@ def test_unknown_units_implausible_and_censored_values_are_refused(
 
 def _extract(*observations: dict[str, Any]) -> Measurements:
     typed = [msgspec.convert(o, type=Observation) for o in observations]
-    return extract_measurements(typed, patient_id="pat1", now=FIXED_NOW)
+    pack = default_pack()
+    return extract_measurements(
+        typed,
+        patient_id="pat1",
+        now=FIXED_NOW,
+        catalogue=pack.catalogue,
+        future_tolerance=pack.parameters.future_tolerance,
+    )
 
 
 def test_status_rules() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
+from cds_service.rules.dosing.protocol import Protocol
 from cds_service.spec.response import SUMMARY_MAX_CHARS, Coding, Link, Source
 
 TOPIC_SYSTEM = "urn:mas-cds:topic"
@@ -11,18 +13,39 @@ OVERRIDE_SYSTEM = "urn:mas-cds:override-reason"
 SOURCE_LABEL = "MAS decision support (NCT02780583 protocol)"
 _NAMESPACE = uuid.UUID("6c1b0c6e-3f1a-4f55-9a43-5e0c6c7f2a11")
 
-OVERRIDE_REASONS = (
-    Coding(system=OVERRIDE_SYSTEM, code="clinical-judgement", display="Clinical judgement: dose intended"),
-    Coding(system=OVERRIDE_SYSTEM, code="data-outdated", display="Weight or lab data in the record is wrong"),
-    Coding(system=OVERRIDE_SYSTEM, code="pharmacist-reviewed", display="Reviewed with pharmacist"),
-    Coding(system=OVERRIDE_SYSTEM, code="not-applicable", display="Not applicable to this patient"),
-)
+# Each card type offers the reasons a clinician would really give for overriding it (Epic ties them to the topic).
+OverrideKind = Literal["mas", "dose", "safety"]
+_REASONS: dict[OverrideKind, tuple[tuple[str, str], ...]] = {
+    "mas": (
+        ("not-mas", "Clinical judgement: not MAS"),
+        ("already-managed", "Already assessed or being treated"),
+        ("data-wrong", "Lab or record data is wrong"),
+        ("not-applicable", "Not applicable to this patient"),
+    ),
+    "dose": (
+        ("dose-intended", "Clinical judgement: dose intended"),
+        ("data-wrong", "Weight or lab data in the record is wrong"),
+        ("pharmacist-reviewed", "Reviewed with pharmacist"),
+        ("not-applicable", "Not applicable to this patient"),
+    ),
+    "safety": (
+        ("benefit-outweighs-risk", "Benefit outweighs the risk"),
+        ("pharmacist-reviewed", "Reviewed with pharmacist"),
+        ("data-wrong", "Lab or medication data is wrong"),
+    ),
+}
 
-TRIAL_LINK = Link(
-    label="NCT02780583: anakinra for MAS (ClinicalTrials.gov)",
-    url="https://clinicaltrials.gov/study/NCT02780583",
-    type="absolute",
-)
+
+def overrides(kind: OverrideKind) -> list[Coding]:
+    return [Coding(system=OVERRIDE_SYSTEM, code=code, display=display) for code, display in _REASONS[kind]]
+
+
+def trial_link(protocol: Protocol) -> Link:
+    return Link(
+        label=f"{protocol.version.split('-')[0]}: anakinra for MAS (ClinicalTrials.gov)",
+        url=protocol.url,
+        type="absolute",
+    )
 
 
 def stable_uuid(hook_instance: str, *parts: str) -> str:

@@ -17,64 +17,64 @@ Contract (kept stable for the app and the population writers; times are ISO 8601
 SET = {"key", "name", "version", "citation", "applicable": bool, "applicability", "validated": bool,
        "outcome": "met" | "not met" | "unknown", "summary", "score": {"low": float, "high": float} | null,
        "notes": [str], "criteria": [{"key", "label", "status", "value", "time", "threshold", "source", "note",
-                                     "points": {"low": float, "high": float} | null}]}
+                                     "points": {"low": float, "high": float} | null, "depth": int}],
+       "population": [{"condition", "status", "value", "time", "citation"}], "assumptions": [str],
+       "role": "validated" | "adjunct" | "display", "setting": str}
+Criteria are the set's item tree, depth-first: a group ("2 of 3") is followed by its items at depth + 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from decimal import Decimal
 from typing import Any
 
-from cds_service.cards.mas_cards import mas_summary
+from cds_service.cards import criteria_text, wording
+from cds_service.cards.mas_cards import DecisiveValue, decisive_values, mas_summary
 from cds_service.evaluation.mas import MasEvaluation
-from cds_service.facts.analytes import CATALOGUE, A
+from cds_service.facts.analytes import A
 from cds_service.rules.dosing.calculator import ProtocolDose
-from cds_service.rules.mas import eular2016, hlh2004, hscore, trial
-from cds_service.rules.mas.common import CriterionResult, SetResult, Status
+from cds_service.rules.mas.common import ItemResult, SetResult, Status
+from cds_service.rules.mas.definitions import (
+    BandsScoreItem,
+    CountScoreItem,
+    CriteriaSet,
+    Group,
+    IfScoreItem,
+    Item,
+    LabItem,
+    Op,
+    Threshold,
+)
+from cds_service.rules.mas.screen import MasAssessment
 
 CHARTED = (A.FERRITIN, A.PLATELETS, A.FIBRINOGEN, A.AST, A.ALT, A.TRIGLYCERIDES, A.TEMPERATURE)
-# Lines drawn on the charts: (analyte, threshold in the canonical unit, label, set key).
-CHART_THRESHOLDS: tuple[tuple[A, Decimal, str, str], ...] = (
-    (A.FERRITIN, eular2016.FERRITIN, "2016 EULAR/ACR/PRINTO > 684", eular2016.KEY),
-    (A.FERRITIN, trial.FERRITIN, "Trial definition > 2,000", trial.KEY),
-    (A.FERRITIN, hlh2004.FERRITIN, "HLH-2004 ≥ 500", hlh2004.KEY),
-    (A.PLATELETS, eular2016.PLATELETS, "2016 EULAR/ACR/PRINTO ≤ 181", eular2016.KEY),
-    (A.PLATELETS, hlh2004.PLATELETS, "HLH-2004 < 100", hlh2004.KEY),
-    (A.FIBRINOGEN, eular2016.FIBRINOGEN, "2016 EULAR/ACR/PRINTO ≤ 360", eular2016.KEY),
-    (A.FIBRINOGEN, hlh2004.FIBRINOGEN, "HLH-2004 ≤ 150", hlh2004.KEY),
-    (A.AST, eular2016.AST, "2016 EULAR/ACR/PRINTO > 48", eular2016.KEY),
-    (A.AST, trial.TRANSAMINASE, "Trial definition > 120", trial.KEY),
-    (A.ALT, trial.TRANSAMINASE, "Trial definition > 120", trial.KEY),
-    (A.TRIGLYCERIDES, eular2016.TRIGLYCERIDES, "2016 EULAR/ACR/PRINTO > 156", eular2016.KEY),
-    (A.TRIGLYCERIDES, trial.TRIGLYCERIDES, "Trial definition > 265", trial.KEY),
-    (A.TEMPERATURE, hlh2004.FEVER_CELSIUS, "HLH-2004 fever ≥ 38.5", hlh2004.KEY),
-    (A.TEMPERATURE, hscore.TEMPERATURE[0][0] or Decimal(0), "HScore 38.4", hscore.KEY),
-)
 
 
 def explain(evaluation: MasEvaluation, *, timezone: tzinfo, timezone_name: str) -> dict[str, Any]:
     assessment = evaluation.assessment
     indicator = evaluation.indicator
+    pack = evaluation.rules.pack
     window_start = evaluation.now - evaluation.inputs.lab_window
+    catalogue = pack.catalogue
+    sets = [s for s in assessment.sets if s.definition.role != "display"]
+    display = [s for s in assessment.sets if s.definition.role == "display"]
     return {
         "patientId": evaluation.patient_id,
         "asOf": _time(evaluation.now, timezone),
         "timezone": timezone_name,
+        "rulePack": pack.identity(),
         "decision": {
             "indicator": indicator,
             "summary": mas_summary(evaluation) if indicator else None,
             "setsMet": [s.key for s in assessment.met_sets],
         },
-        "sets": [_set(s, timezone) for s in assessment.sets],
-        "trends": _set(assessment.trends, timezone),
+        "sets": [_set(s, evaluation, timezone) for s in sets],
+        "trends": _set(display[0], evaluation, timezone) if display else None,
         "series": [
             {
                 "analyte": analyte.value,
-                "name": CATALOGUE[analyte].name,
-                "unit": CATALOGUE[analyte].display_unit,
+                "name": catalogue[analyte].name,
+                "unit": catalogue[analyte].display_unit,
                 "points": [
                     {
                         "time": _time(m.when, timezone),
@@ -86,98 +86,158 @@ def explain(evaluation: MasEvaluation, *, timezone: tzinfo, timezone_name: str) 
                     if window_start <= m.when
                 ],
                 "thresholds": [
-                    {"value": float(value), "label": label, "set": key}
-                    for charted, value, label, key in CHART_THRESHOLDS
-                    if charted is analyte
+                    {
+                        "value": float(limit.canonical),
+                        "label": f"{definition.short_name} {wording.threshold(limit)}",
+                        "set": definition.key,
+                    }
+                    for definition, limit in chart_thresholds(pack.sets, analyte)
                 ],
             }
             for analyte in CHARTED
         ],
-        "missing": [CATALOGUE[analyte].name for analyte, _ in assessment.missing_workup],
+        "missing": [group.label for group in assessment.missing_workup],
         "notUsed": [
-            {"source": f"Observation/{s.observation_id}", "analyte": CATALOGUE[s.analyte].name, "reason": s.reason}
+            {"source": f"Observation/{s.observation_id}", "analyte": catalogue[s.analyte].name, "reason": s.reason}
             for s in assessment.skipped
         ],
         "dose": _dose(evaluation),
     }
 
 
-@dataclass(frozen=True)
-class DecisiveValue:
-    label: str
-    value: str  # with its unit, e.g. "8,450 ng/mL"
-    time: datetime | None  # UTC
-    source: str | None
+def chart_thresholds(sets: tuple[CriteriaSet, ...], analyte: A) -> list[tuple[CriteriaSet, Threshold]]:
+    """Every threshold a criteria set applies to this analyte (lines on its chart), once per set and value."""
+    found: list[tuple[CriteriaSet, Threshold]] = []
+    seen: set[tuple[str, object]] = set()
+    for definition in sets:
+        if definition.role == "display":
+            continue
+        for limit in _thresholds(definition, analyte):
+            key = (definition.key, limit.canonical)
+            if key not in seen:
+                seen.add(key)
+                found.append((definition, limit))
+    return found
 
 
-@dataclass(frozen=True)
+def _thresholds(definition: CriteriaSet, analyte: A) -> list[Threshold]:
+    limits: list[Threshold] = []
+    stack: list[Item] = [definition.rule] if definition.rule is not None else []
+    if definition.score is not None:
+        for score_item in definition.score.items:
+            if isinstance(score_item, IfScoreItem):
+                stack.append(score_item.item)
+            elif isinstance(score_item, CountScoreItem):
+                stack.extend(score_item.items)
+            elif isinstance(score_item, BandsScoreItem) and score_item.analyte is analyte:
+                for band in score_item.bands:
+                    for bound in (band.low, band.high):
+                        if bound is not None:
+                            op: Op = ">=" if bound.inclusive else "<"
+                            limits.append(Threshold(op, bound.value, score_item.unit, bound.canonical))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Group):
+            stack.extend(item.items)
+        elif isinstance(item, LabItem) and analyte in item.analytes:
+            limits.append(item.threshold)
+    return limits
+
+
 class ScreenRow:
     """One worklist row: who would get which card, why, and on which values."""
 
-    patient_id: str
-    indicator: str | None
-    summary: str | None
-    sets_met: tuple[str, ...]
-    decisive: tuple[DecisiveValue, ...]
+    def __init__(
+        self,
+        patient_id: str,
+        indicator: str | None,
+        summary: str | None,
+        sets_met: tuple[str, ...],
+        decisive: tuple[DecisiveValue, ...],
+    ) -> None:
+        self.patient_id = patient_id
+        self.indicator = indicator
+        self.summary = summary
+        self.sets_met = sets_met
+        self.decisive = decisive
+
+    def __repr__(self) -> str:
+        return f"ScreenRow({self.patient_id!r}, {self.indicator!r}, sets_met={self.sets_met!r})"
 
 
 def screen_row(evaluation: MasEvaluation) -> ScreenRow:
     indicator = evaluation.indicator
-    assessment = evaluation.assessment
+    assessment: MasAssessment = evaluation.assessment
     return ScreenRow(
         patient_id=evaluation.patient_id,
         indicator=indicator,
         summary=mas_summary(evaluation) if indicator else None,
         sets_met=tuple(s.key for s in assessment.met_sets),
-        decisive=decisive_values(assessment.met_sets),
+        decisive=tuple(decisive_values(evaluation)) if indicator else (),
     )
 
 
-def decisive_values(sets: Sequence[SetResult], limit: int = 4) -> tuple[DecisiveValue, ...]:
-    """The met items of the met sets that carry a value, one per source, in the sets' order."""
-    found: list[DecisiveValue] = []
-    seen: set[str] = set()
-    for result in sets:
-        for item in result.criteria:
-            if item.status is not Status.MET or not item.value or item.score_term:
-                continue
-            key = item.source or item.label
-            if key in seen:
-                continue
-            seen.add(key)
-            found.append(DecisiveValue(item.label, item.value, item.time, item.source))
-    return tuple(found[:limit])
-
-
-def _set(result: SetResult, timezone: tzinfo) -> dict[str, Any]:
+def _set(result: SetResult, evaluation: MasEvaluation, timezone: tzinfo) -> dict[str, Any]:
+    definition = result.definition
+    pack = evaluation.rules.pack
+    diagnoses = {key.value: named.name for key, named in pack.conditions.underlying.items()}
+    rows: list[dict[str, Any]] = []
+    if result.result is not None:
+        _rows(result.result, 0, rows, evaluation, timezone)
+    for item in result.items:
+        _rows(item, 0, rows, evaluation, timezone)
     return {
-        "key": result.key,
-        "name": result.name,
-        "version": result.version,
-        "citation": result.citation,
+        "key": definition.key,
+        "name": definition.name,
+        "version": definition.version,
+        "citation": definition.citation,
+        "url": definition.url,
+        "role": definition.role,
+        "setting": definition.setting,
         "applicable": result.applicable,
-        "applicability": result.applicability,
-        "validated": result.validated,
+        "applicability": criteria_text.applicability(result, diagnoses),
+        "population": criteria_text.population_rows(result, diagnoses, timezone),
+        "validated": definition.validated,
         "outcome": result.outcome.value,
-        "summary": result.summary,
+        "summary": criteria_text.set_summary(result),
         "score": {"low": float(result.score[0]), "high": float(result.score[1])} if result.score else None,
         "notes": list(result.notes),
-        "criteria": [_criterion(item, timezone) for item in result.criteria],
+        "assumptions": list(definition.assumptions),
+        "criteria": rows,
     }
 
 
-def _criterion(item: CriterionResult, timezone: tzinfo) -> dict[str, Any]:
-    return {
-        "key": item.key,
-        "label": item.label,
-        "status": item.status.value,
-        "value": item.value,
-        "time": _time(item.time, timezone) if item.time else None,
-        "threshold": item.threshold,
-        "source": item.source,
-        "note": item.note,
-        "points": {"low": float(item.points[0]), "high": float(item.points[1])} if item.points else None,
-    }
+def _rows(
+    item: ItemResult, depth: int, rows: list[dict[str, Any]], evaluation: MasEvaluation, timezone: tzinfo
+) -> None:
+    catalogue = evaluation.rules.pack.catalogue
+    trend = wording.number(evaluation.inputs.trend_min_change * 100)
+    measurement = item.measurements[0] if item.measurements else None
+    rows.append(
+        {
+            "key": item.key,
+            "label": item.label,
+            "status": item.status.value,
+            "value": criteria_text.value(item, catalogue),
+            "time": _time(measurement.when, timezone) if measurement else None,
+            "threshold": criteria_text.criterion(item.definition, catalogue, trend),
+            "source": _source(item),
+            "note": wording.REASON_WORDS[item.reason] if item.reason else None,
+            "points": {"low": float(item.points[0]), "high": float(item.points[1])} if item.points else None,
+            "depth": depth,
+        }
+    )
+    if item.parts and not isinstance(item.definition, IfScoreItem):
+        for part in item.parts:
+            _rows(part, depth + 1, rows, evaluation, timezone)
+
+
+def _source(item: ItemResult) -> str | None:
+    if item.evidence is not None:
+        return item.evidence.resource
+    if item.measurements:
+        return ", ".join(f"Observation/{m.observation_id}" for m in item.measurements)
+    return None
 
 
 def _dose(evaluation: MasEvaluation) -> dict[str, Any]:
@@ -201,3 +261,6 @@ def _dose(evaluation: MasEvaluation) -> dict[str, Any]:
 
 def _time(moment: datetime, timezone: tzinfo) -> str:
     return moment.astimezone(timezone).isoformat(timespec="minutes")
+
+
+__all__ = ["DecisiveValue", "ScreenRow", "Status", "explain", "screen_row"]

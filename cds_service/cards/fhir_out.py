@@ -20,24 +20,9 @@ import orjson
 from pydantic import ValidationError
 
 from cds_service.rules.dosing.calculator import ProtocolDose, format_amount
+from cds_service.rules.dosing.protocol import OrderTemplate
 
 UCUM = "http://unitsofmeasure.org"
-SNOMED = "http://snomed.info/sct"
-SUBCUTANEOUS = {
-    "coding": [{"system": SNOMED, "code": "34206005", "display": "Subcutaneous route"}],
-    "text": "subcutaneous",
-}
-ANAKINRA_MEDICATION = {
-    "coding": [
-        {
-            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-            "code": "727711",
-            "display": "0.67 ML anakinra 149 MG/ML Prefilled Syringe",
-        },
-        {"system": SNOMED, "code": "385549000", "display": "Anakinra (substance)"},
-    ],
-    "text": "anakinra (Kineret) 100 mg/0.67 mL prefilled syringe",
-}
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # FHIR R4 datatype "id"
 PATIENT_PLACEHOLDER = "placeholder-patient"
 ENCOUNTER_PLACEHOLDER = "placeholder-encounter"
@@ -51,7 +36,7 @@ class ResourceBuildError(ValueError):
     pass
 
 
-def protocol_dosage(dose: ProtocolDose) -> dict[str, Any]:
+def protocol_dosage(dose: ProtocolDose, template: OrderTemplate) -> dict[str, Any]:
     n = format_amount
     return {
         "text": (
@@ -60,37 +45,47 @@ def protocol_dosage(dose: ProtocolDose) -> dict[str, Any]:
             f"{n(dose.weight.value)} kg, band {dose.band.label})"
         ),
         "timing": {"repeat": {"frequency": 1, "period": dose.interval_hours, "periodUnit": "h"}},
-        "route": SUBCUTANEOUS,
+        "route": template.route,
         "doseAndRate": [
             {"doseQuantity": {"value": _json_number(dose.per_dose_mg), "unit": "mg", "system": UCUM, "code": "mg"}}
         ],
     }
 
 
-def corrected_order(original: dict[str, Any], dose: ProtocolDose) -> dict[str, Any]:
-    """The same MedicationRequest (same id and everything else) with the protocol dosage."""
-    return validated({**original, "dosageInstruction": [protocol_dosage(dose)]})
+def corrected_order(original: dict[str, Any], dose: ProtocolDose, template: OrderTemplate) -> dict[str, Any]:
+    """The same MedicationRequest (same id and everything else) with the protocol dosage.
+
+    Client deviations whose meaning is unambiguous are repaired, not refused: a `category` sent as one object
+    (the official CDS Hooks sandbox does) becomes the one-element list R4 requires."""
+    repaired = dict(original)
+    if isinstance(repaired.get("category"), dict):
+        repaired["category"] = [repaired["category"]]
+    return validated({**repaired, "dosageInstruction": [protocol_dosage(dose, template)]})
 
 
-def new_protocol_order(*, patient_id: str, dose: ProtocolDose, encounter_id: str | None) -> dict[str, Any]:
-    template: dict[str, Any] = {
+def new_protocol_order(
+    *, patient_id: str, dose: ProtocolDose, encounter_id: str | None, template: OrderTemplate
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "status": "draft",
         "intent": "order",
-        "medicationCodeableConcept": ANAKINRA_MEDICATION,
-        "dosageInstruction": [protocol_dosage(dose)],
-        "note": [{"text": "Suggested by MAS decision support per NCT02780583; added to corticosteroids."}],
+        "medicationCodeableConcept": template.medication,
+        "dosageInstruction": [protocol_dosage(dose, template)],
+        "note": [{"text": template.note}],
     }
-    return for_patient(template, patient_id=patient_id, encounter_id=encounter_id)
+    return for_patient(resource, patient_id=patient_id, encounter_id=encounter_id)
 
 
-def workup_service_request(*, patient_id: str, loinc: str, display: str, encounter_id: str | None) -> dict[str, Any]:
-    """A draft laboratory order for one missing MAS work-up test (LOINC-coded)."""
+def workup_service_request(
+    *, patient_id: str, loinc: str, display: str, text: str, encounter_id: str | None
+) -> dict[str, Any]:
+    """A draft laboratory order for one group of the MAS work-up (LOINC-coded test or panel)."""
     template: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",
         "intent": "order",
-        "code": {"coding": [{"system": "http://loinc.org", "code": loinc, "display": display}], "text": display},
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc, "display": display}], "text": text},
         "reasonCode": [{"text": "Macrophage activation syndrome work-up"}],
     }
     return for_patient(template, patient_id=patient_id, encounter_id=encounter_id)
@@ -131,10 +126,17 @@ def _validate(canonical: bytes) -> bytes:
     try:
         instance = model.model_validate(document)
     except ValidationError as error:
-        raise ResourceBuildError(
-            f"not a valid FHIR {document['resourceType']} ({error.error_count()} problems)"
-        ) from error
+        raise ResourceBuildError(f"not a valid FHIR {document['resourceType']} ({_first_problem(error)})") from error
     return orjson.dumps(instance.model_dump(mode="json", exclude_none=True))
+
+
+def _first_problem(error: ValidationError) -> str:
+    """Which field is wrong, in FHIR path form (e.g. "category: Input should be a valid list"), never the value."""
+    problems = error.errors()
+    first = problems[0]
+    path = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-")) or "resource"
+    more = f"; {len(problems) - 1} more" if len(problems) > 1 else ""
+    return f"{path}: {first['msg']}{more}"
 
 
 def _json_number(value: Decimal) -> int | float:

@@ -1,40 +1,57 @@
-"""The MAS screen's assessment -> one patient-view card (critical or warning) with its suggestions."""
+"""The MAS screen's evaluation -> one patient-view card a clinician reads in seconds in a 400 px EHR panel.
+
+Decision first (one line), then the few decisive findings with value, unit and local time (a 3-column table),
+what is missing, the protocol anakinra line, and the actions. Every criterion of every set, the trends, the dose
+arithmetic and the citations are in the MAS work-up app the card links to (and in the audit), not on the card.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
-from cds_service.cards.common import OVERRIDE_REASONS, TRIAL_LINK, fit_summary, markdown_cell, source, stable_uuid
+from cds_service.cards import wording
+from cds_service.cards.common import fit_summary, markdown_cell, overrides, source, stable_uuid, trial_link
 from cds_service.cards.fhir_out import ResourceBuildError, new_protocol_order, workup_service_request
 from cds_service.evaluation.mas import AnakinraPlan, MasEvaluation
-from cds_service.facts.analytes import CATALOGUE, A
+from cds_service.facts.analytes import A
 from cds_service.facts.observations import Measurement
-from cds_service.rules.dosing.calculator import DoseNotCalculated, ProtocolDose, format_amount
-from cds_service.rules.mas.common import Inputs, SetResult, Status
-from cds_service.rules.mas.screen import MasAssessment
+from cds_service.rules.dosing.calculator import DoseNotCalculated, ProtocolDose
+from cds_service.rules.mas.common import ItemResult, SetResult, Status
+from cds_service.rules.mas.definitions import LabItem
+from cds_service.rules.mas.screen import WorkupGroup
 from cds_service.spec.response import Action, Card, Link, Suggestion
 
-# Plain words, not emoji: EHR card panels often lack emoji fonts (seen in headless Chromium too).
-RESULT_MARK = {Status.MET: "**met**", Status.NOT_MET: "not met", Status.UNKNOWN: "_unknown_"}
-CRITERIA_LINKS = (
-    Link(
-        label="2016 EULAR/ACR/PRINTO MAS criteria (Ravelli, Ann Rheum Dis 2016)",
-        url="https://ard.bmj.com/content/75/3/481",
-        type="absolute",
-    ),
-    Link(
-        label="HLH diagnosis and HLH-2004 criteria (Jordan et al., Blood 2011)",
-        url="https://pmc.ncbi.nlm.nih.gov/articles/PMC3204727/",
-        type="absolute",
-    ),
-    Link(
-        label="Ferritin/ESR ratio in sJIA-MAS (Eloseily, ACR Open Rheumatol 2019)",
-        url="https://pmc.ncbi.nlm.nih.gov/articles/PMC6857981/",
-        type="absolute",
-    ),
+# Which findings a card shows first when several are decisive (presentation order, not a clinical rule).
+PRIORITY = (
+    A.FERRITIN,
+    A.PLATELETS,
+    A.FIBRINOGEN,
+    A.AST,
+    A.ALT,
+    A.TRIGLYCERIDES,
+    A.TEMPERATURE,
+    A.ANC,
+    A.WBC,
+    A.HEMOGLOBIN,
+    A.LDH,
+    A.INR,
+    A.DDIMER_FEU,
+    A.DDIMER_DDU,
+    A.ESR,
 )
+MAX_FINDINGS = 4
+APP_LINK_LABEL = "MAS work-up: every criterion and trend charts"
+
+
+@dataclass(frozen=True)
+class DecisiveValue:
+    analyte: A
+    label: str
+    value: str  # with its unit, e.g. "8,450 ng/mL"
+    time: datetime  # UTC
+    source: str  # "Observation/<id>" (for the app and the worklist, never shown on the card)
 
 
 def mas_card(
@@ -43,209 +60,240 @@ def mas_card(
     encounter_id: str | None,
     hook_instance: str,
     data_notes: Sequence[str],
+    app_url: str | None = None,
 ) -> Card | None:
-    assessment, inputs, patient_id = evaluation.assessment, evaluation.inputs, evaluation.patient_id
+    assessment = evaluation.assessment
     if not assessment.suggestive:
         return None
-    plan = evaluation.plan
-    topic = "mas-likely" if assessment.likely else "mas-incomplete"
+    likely = assessment.likely
+    topic = "mas-likely" if likely else "mas-incomplete"
     suggestions: list[Suggestion] = []
-    notes: list[str] = []
-    if assessment.likely:
-        anakinra, why_not = _anakinra_suggestion(plan, patient_id, encounter_id, hook_instance)
+    anakinra_line = None
+    if likely:
+        anakinra, anakinra_line = _anakinra(evaluation, encounter_id, hook_instance)
         if anakinra is not None:
             suggestions.append(anakinra)
-        if why_not:
-            notes.append(why_not)
-    suggestions += _workup_suggestions(assessment, patient_id, encounter_id, hook_instance)
+    suggestions += _workup_suggestions(evaluation, encounter_id, hook_instance)
+    links: list[Link] = []
+    if app_url:
+        # No appContext: the EHR launch carries the patient, and Oracle Health does not support appContext.
+        links.append(Link(label=APP_LINK_LABEL, url=app_url, type="smart"))
+    links.append(trial_link(evaluation.rules.pack.protocol))
     return Card(
         uuid=stable_uuid(hook_instance, topic),
         summary=mas_summary(evaluation),
-        detail=_detail(assessment, inputs, plan, notes, data_notes),
-        indicator="critical" if assessment.likely else "warning",
+        detail=_detail(evaluation, anakinra_line, data_notes, with_app=bool(app_url)),
+        indicator="critical" if likely else "warning",
         source=source(
-            topic,
-            "Possible macrophage activation syndrome" if assessment.likely else "MAS not excluded: incomplete work-up",
+            topic, "Possible macrophage activation syndrome" if likely else "MAS not excluded: incomplete work-up"
         ),
         suggestions=suggestions or None,
         selectionBehavior="any" if suggestions else None,
-        overrideReasons=list(OVERRIDE_REASONS),
-        links=[TRIAL_LINK, *CRITERIA_LINKS],
+        overrideReasons=overrides("mas"),
+        links=links,
     )
-
-
-def human(measurement: Measurement) -> str:
-    value = measurement.value
-    number = f"{int(value):,}" if value >= 1000 and value == value.to_integral_value() else format_amount(value)
-    unit = CATALOGUE[measurement.analyte].display_unit
-    return f"{number} {unit}".strip()
 
 
 def mas_summary(evaluation: MasEvaluation) -> str:
     """The card's one-line summary (also the worklist's summary column)."""
-    return fit_summary(_summary(evaluation.assessment, evaluation.inputs))
-
-
-def _summary(assessment: MasAssessment, inputs: Inputs) -> str:
-    findings: list[str] = []
-    for analyte, label in ((A.FERRITIN, "ferritin"), (A.PLATELETS, "platelets"), (A.FIBRINOGEN, "fibrinogen")):
-        measurement = inputs.lab(analyte)
-        if measurement is not None and len(findings) < 2:
-            findings.append(f"{label} {human(measurement)}")
-    shown = ", ".join(findings)
+    assessment = evaluation.assessment
+    findings = ", ".join(f"{f.label.lower()} {f.value}" for f in decisive_values(evaluation)[:2])
     if assessment.likely:
-        return f"Possible MAS: {shown} — {assessment.short_name_of_first_met()} met"
-    missing = len(assessment.missing_workup)
-    order = f"; order {missing} missing test{'s' if missing != 1 else ''}" if missing else ""
-    return f"MAS not excluded: {shown or 'criteria undecided'} — criteria undecided{order}"
-
-
-def _detail(
-    assessment: MasAssessment, inputs: Inputs, plan: AnakinraPlan, notes: Sequence[str], data_notes: Sequence[str]
-) -> str:
-    lines: list[str] = []
-    if assessment.likely:
-        met = ", ".join(s.name for s in assessment.met_sets if s.validated)
-        lines.append(f"**Criteria met:** {markdown_cell(met)}.")
+        names = wording.listing([r.definition.short_name for r in assessment.met_sets if r.validated])
+        return fit_summary(f"Possible MAS: {findings} — {names} met")
+    missing = [group.label for group in assessment.missing_workup]
+    if missing:
+        todo = f"order {wording.listing(missing[:2])}" + (f" and {len(missing) - 2} more" if len(missing) > 2 else "")
     else:
-        lines.append(
-            "**No validated criteria set is met yet, and MAS is not excluded**: the values below leave "
-            "sets undecided. Missing items are *unknown*, never counted as normal."
+        todo = "criteria undecided"
+    return fit_summary(f"MAS not excluded: {findings or 'criteria undecided'} — {todo}")
+
+
+def decisive_values(evaluation: MasEvaluation, limit: int = MAX_FINDINGS) -> list[DecisiveValue]:
+    """The few values that decide: met laboratory items of the met sets, then of the undecided applicable sets,
+    and the ferritin that raised a warning — one per analyte, in presentation order."""
+    assessment = evaluation.assessment
+    ordered = [*assessment.met_sets, *(r for r in assessment.sets if r not in assessment.met_sets)]
+    found: dict[A, tuple[ItemResult, Measurement]] = {}
+    for result in ordered:
+        if not result.applicable or result.definition.role == "display":
+            continue
+        for item in _met_leaves(result):
+            measurement = item.measurements[0]
+            found.setdefault(measurement.analyte, (item, measurement))
+    values = []
+    catalogue = evaluation.rules.pack.catalogue
+    for analyte, (item, measurement) in found.items():
+        label = catalogue[analyte].name if isinstance(item.definition, LabItem) else item.label
+        if analyte is A.TEMPERATURE:
+            label = "Max temperature"
+        values.append(
+            DecisiveValue(
+                analyte,
+                label,
+                wording.measured(measurement, catalogue[analyte]),
+                measurement.when,
+                f"Observation/{measurement.observation_id}",
+            )
         )
-    if assessment.missing_workup:
-        names = ", ".join(CATALOGUE[a].name for a, _ in assessment.missing_workup)
-        hours = int(inputs.lab_window.total_seconds() // 3600)
-        lines.append(f"**Missing work-up (no result in {hours} h):** {markdown_cell(names)}.")
-    lines += [f"**Note:** {markdown_cell(n)}" for n in (*notes, *data_notes)]
-    if plan.malignancy:
-        lines.append(
-            f"**Exclusion:** active malignancy coded ({markdown_cell(plan.malignancy)}): excluded from "
-            "NCT02780583; HLH in malignancy needs hematology input."
+    ferritin = assessment.warning_ferritin
+    if ferritin is not None and A.FERRITIN not in found:
+        values.append(
+            DecisiveValue(
+                A.FERRITIN,
+                catalogue[A.FERRITIN].name,
+                wording.measured(ferritin, catalogue[A.FERRITIN]),
+                ferritin.when,
+                f"Observation/{ferritin.observation_id}",
+            )
         )
-    if plan.already_on_anakinra:
-        lines.append(f"**Already on anakinra:** {plan.already_on_anakinra}; no new order suggested.")
-    lines.append("")
-    applicable = [s for s in assessment.sets if s.applicable]
-    for result in (*applicable, assessment.trends):
-        lines += _set_table(result)
-    others = [s for s in assessment.sets if not s.applicable]
-    if others:
-        lines.append("**Not applicable here:** " + "; ".join(f"{s.name} ({s.applicability})" for s in others) + ".")
-        lines.append("")
+    values.sort(key=lambda v: PRIORITY.index(v.analyte) if v.analyte in PRIORITY else len(PRIORITY))
+    return values[:limit]
+
+
+def _met_leaves(result: SetResult) -> Iterator[ItemResult]:
+    """Met items that carry a measured value (laboratory items, score bands and points-if items)."""
+    stack = [result.result] if result.result is not None else list(result.items)
+    while stack:
+        item = stack.pop(0)
+        if item is None:
+            continue
+        if item.parts and not item.measurements:
+            stack[0:0] = list(item.parts)
+            continue
+        if item.status is Status.MET and item.measurements and (item.points is None or item.points[0] > 0):
+            yield item
+
+
+def _detail(evaluation: MasEvaluation, anakinra_line: str | None, data_notes: Sequence[str], *, with_app: bool) -> str:
+    """Paragraphs and one table, separated by blank lines (every markdown renderer then keeps them apart)."""
+    assessment = evaluation.assessment
+    zone = evaluation.rules.zone
+    blocks = [_lead(evaluation)]
+    findings = decisive_values(evaluation)
+    if findings:
+        rows = [f"| {f.label} | {markdown_cell(f.value)} | {wording.local(f.time, zone)} |" for f in findings]
+        blocks.append("\n".join(["| Finding | Value | Time |", "|---|---|---|", *rows]))
+    missing = [group.label for group in assessment.missing_workup]
+    if missing:
+        hours = int(evaluation.inputs.lab_window.total_seconds() // 3600)
+        verb = "**Missing (last {h} h):**" if assessment.likely else "**Order to decide (none in {h} h):**"
+        blocks.append(f"{verb.format(h=hours)} {wording.listing(missing)}.")
+    if anakinra_line:
+        blocks.append(anakinra_line)
+    notes = [*data_notes]
     if assessment.skipped:
-        lines.append("**Results not used**")
-        lines += [
-            f"- Observation/{markdown_cell(s.observation_id)} ({CATALOGUE[s.analyte].name}): {markdown_cell(s.reason)}"
-            for s in assessment.skipped
-        ]
-        lines.append("")
-    lines += _anakinra_section(plan)
-    lines.append("Decision support only: classification criteria are not diagnostic; confirm clinically.")
-    return "\n".join(lines)
+        count = len(assessment.skipped)
+        notes.append(f"{count} result{'s' if count != 1 else ''} not used (status, unit or time)")
+    if notes:
+        blocks.append(f"**Not checked:** {markdown_cell('; '.join(notes))}.")
+    if with_app:
+        blocks.append("Every criterion, value and trend: open the MAS work-up (link below).")
+    blocks.append(f"Decision support, not a diagnosis. Times in {evaluation.rules.zone}.")
+    return "\n\n".join(blocks)
 
 
-def _set_table(result: SetResult) -> list[str]:
-    lines = [
-        f"#### {markdown_cell(result.name)}: {result.outcome.value.upper()}",
-        f"{markdown_cell(result.summary)}. _{markdown_cell(result.citation)}; version {result.version}._",
-        "",
-        "| Criterion | Value | Time | Threshold | Result | Source |",
-        "|---|---|---|---|---|---|",
-    ]
-    for item in result.criteria:
-        if item.value:
-            value = f"{item.value} ({item.note})" if item.note else item.value
-        else:
-            value = f"— ({item.note})" if item.note else "—"
-        when = _when(item.time)
-        points = ""
-        if item.points is not None:
-            low, high = item.points
-            points = f" ({_points(low)})" if low == high else f" ({_points(low)} to {_points(high)})"
-        mark = (
-            ("term" if item.status is Status.MET else RESULT_MARK[item.status])
-            if item.score_term
-            else (RESULT_MARK[item.status])
+def _lead(evaluation: MasEvaluation) -> str:
+    assessment = evaluation.assessment
+    if assessment.likely:
+        met = [_set_phrase(r) for r in assessment.met_sets if r.validated]
+        return f"**MAS likely:** {wording.listing(met)} met."
+    ferritin = assessment.warning_ferritin
+    pack = evaluation.rules.pack
+    reasons = []
+    if ferritin is not None:
+        reasons.append(
+            f"ferritin {wording.measured(ferritin, pack.catalogue[A.FERRITIN])} "
+            f"({wording.threshold(pack.decision.warning_ferritin)})"
         )
-        lines.append(
-            f"| {markdown_cell(item.label)} | {markdown_cell(value)} | {when} | {markdown_cell(item.threshold)} "
-            f"| {mark}{points} | {markdown_cell(item.source or '—')} |"
-        )
-    lines += [f"_{markdown_cell(note)}_" for note in result.notes]
-    lines.append("")
-    return lines
+    reasons += [f"{r.definition.short_name} met" for r in assessment.met_sets if not r.validated]
+    return (
+        f"**MAS not excluded:** {wording.listing(reasons)}, and no validated criteria set is met yet — "
+        "missing values count as unknown, not normal."
+    )
 
 
-def _points(value: Decimal) -> str:
-    text = f"{value.quantize(Decimal('0.01')).normalize():f}"
-    return text.replace("-", "−")
+def _set_phrase(result: SetResult) -> str:
+    if result.score is None:
+        return result.definition.short_name
+    low, high = result.score
+    shown = wording.number(low) if low == high else f"{wording.number(low)} to {wording.number(high)}"
+    return f"{result.definition.short_name} ({shown})"
 
 
-def _when(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "—"
-
-
-def _anakinra_section(plan: AnakinraPlan) -> list[str]:
-    lines = ["#### Anakinra per NCT02780583 (added to corticosteroids)"]
-    dose = plan.dose
-    if isinstance(dose, ProtocolDose):
-        lines += [f"- {markdown_cell(step)}" for step in dose.reasoning]
-        if not dose.measurable:
-            lines.append("- The per-dose amount is below the syringe's 20 mg graduation: pharmacy preparation.")
-    else:
-        lines.append(f"- Not calculated: {markdown_cell(dose.reason)}. Please record {dose.needed}.")
-    lines.append("")
-    return lines
-
-
-def _anakinra_suggestion(
-    plan: AnakinraPlan, patient_id: str, encounter_id: str | None, hook_instance: str
-) -> tuple[Suggestion | None, str | None]:
+def _anakinra(evaluation: MasEvaluation, encounter_id: str | None, hook_instance: str) -> tuple[Suggestion | None, str]:
+    plan: AnakinraPlan = evaluation.plan
+    pack = evaluation.rules.pack
+    trial = "NCT02780583"
     if plan.already_on_anakinra:
-        return None, None
+        return None, "**Anakinra:** already ordered; no new order suggested."
     if plan.malignancy:
-        return None, "No anakinra order suggested: active malignancy is an exclusion of NCT02780583."
+        return None, (
+            f"**Anakinra not suggested:** active malignancy coded ({markdown_cell(plan.malignancy)}), an exclusion of "
+            f"{trial}; HLH in malignancy needs hematology input."
+        )
     if not plan.medication_list_available:
-        return None, "No anakinra order suggested: the active medication list could not be read (duplicate check)."
+        return None, "**Anakinra not suggested:** the medication list could not be read (no duplicate check)."
     dose = plan.dose
     if isinstance(dose, DoseNotCalculated):
-        return None, f"No anakinra order suggested: {dose.reason}; please record {dose.needed}."
+        return None, f"**Anakinra not suggested:** {markdown_cell(dose.reason)}; please record {dose.needed}."
+    line = f"**Anakinra ({trial}):** {_dose_phrase(dose)}, added to corticosteroids."
+    if not dose.measurable:
+        line += (
+            f" Below the syringe's {wording.number(pack.product.smallest_measurable_mg)} mg mark: pharmacy preparation."
+        )
+    if dose.age is not None and dose.age.high < pack.protocol.minimum_age_years:
+        line += " Younger than the trial's population: specialist review."
     try:
-        resource = new_protocol_order(patient_id=patient_id, dose=dose, encounter_id=encounter_id)
+        resource = new_protocol_order(
+            patient_id=evaluation.patient_id, dose=dose, encounter_id=encounter_id, template=pack.order
+        )
     except ResourceBuildError as error:
-        return None, f"No anakinra order suggested: {error}."
-    n = format_amount
-    label = (
-        f"Order anakinra {n(dose.per_dose_mg)} mg SC every {dose.interval_hours} h ({n(dose.per_day_mg)} mg/day, "
-        f"{n(dose.weight.value)} kg) per NCT02780583"
-    )
-    return Suggestion(
+        return None, f"**Anakinra not suggested:** {error}."
+    label = f"Order anakinra {_dose_phrase(dose)} per {trial}"
+    suggestion = Suggestion(
         label=label,
         uuid=stable_uuid(hook_instance, "mas-anakinra"),
         isRecommended=False,  # a drug order is the clinician's decision: never pre-selected
         actions=[Action(type="create", description=label, resource=resource)],
-    ), None
+    )
+    return suggestion, line
 
 
-def _workup_suggestions(
-    assessment: MasAssessment, patient_id: str, encounter_id: str | None, hook_instance: str
-) -> list[Suggestion]:
+def _dose_phrase(dose: ProtocolDose) -> str:
+    n = wording.number
+    return (
+        f"{n(dose.per_dose_mg)} mg SC every {dose.interval_hours} h ({n(dose.per_day_mg)} mg/day, "
+        f"{n(dose.weight.value)} kg)"
+    )
+
+
+def _workup_suggestions(evaluation: MasEvaluation, encounter_id: str | None, hook_instance: str) -> list[Suggestion]:
     suggestions = []
-    for analyte, loinc in assessment.missing_workup:
-        name = CATALOGUE[analyte].name if analyte is not A.DDIMER_FEU else "D-dimer (FEU)"
-        try:
-            resource = workup_service_request(
-                patient_id=patient_id, loinc=loinc, display=name, encounter_id=encounter_id
-            )
-        except ResourceBuildError:
-            continue  # the order cannot be built for this patient id; the card still lists the test
-        label = f"Order {name} (LOINC {loinc})"
-        suggestions.append(
-            Suggestion(
-                label=label,
-                uuid=stable_uuid(hook_instance, "mas-workup", loinc),
-                isRecommended=True,
-                actions=[Action(type="create", description=f"{label}: MAS work-up", resource=resource)],
-            )
-        )
+    for group in evaluation.assessment.missing_workup:
+        suggestion = _workup_suggestion(group, evaluation.patient_id, encounter_id, hook_instance)
+        if suggestion is not None:
+            suggestions.append(suggestion)
     return suggestions
+
+
+def _workup_suggestion(
+    group: WorkupGroup, patient_id: str, encounter_id: str | None, hook_instance: str
+) -> Suggestion | None:
+    try:
+        resource = workup_service_request(
+            patient_id=patient_id,
+            loinc=group.order_code,
+            display=group.order_display,
+            text=group.label,
+            encounter_id=encounter_id,
+        )
+    except ResourceBuildError:
+        return None  # the order cannot be built for this patient id; the card still names the test
+    label = f"Order {group.label}"
+    return Suggestion(
+        label=label,
+        uuid=stable_uuid(hook_instance, "mas-workup", group.key),
+        isRecommended=True,
+        actions=[Action(type="create", description=f"{label} (MAS work-up)", resource=resource)],
+    )

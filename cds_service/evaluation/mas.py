@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, tzinfo
 from functools import cached_property
 from typing import Literal
 
@@ -20,10 +20,11 @@ from cds_service.facts.observations import extract_measurements
 from cds_service.facts.orders import extract_active_orders
 from cds_service.facts.patient import PatientFacts, extract_patient
 from cds_service.fhir.model import Condition, Medication, MedicationRequest, Observation, Patient, Resource
+from cds_service.rulepack.model import RulePack
+from cds_service.rulepack.selection import dosing_rules, pack_for
 from cds_service.rules.dosing.calculator import DoseNotCalculated, DosingRules, ProtocolDose, calculate_protocol_dose
 from cds_service.rules.mas.common import Inputs
 from cds_service.rules.mas.screen import MasAssessment, assess_mas
-from cds_service.services.settings_view import dosing_rules
 from cds_service.settings import Settings
 
 Indicator = Literal["critical", "warning"]
@@ -42,19 +43,19 @@ class PatientRecord:
 
 @dataclass(frozen=True)
 class MasRules:
-    """The clinical parameters of an evaluation (windows, dosing rules)."""
+    """The clinical knowledge of an evaluation (the rule pack in force) and the zone times are shown in."""
 
-    lab_window: timedelta
-    temperature_window: timedelta
-    dosing: DosingRules
+    pack: RulePack
+    zone: tzinfo = UTC
+
+    @property
+    def dosing(self) -> DosingRules:
+        return dosing_rules(self.pack, self.zone)
 
 
 def load_rules(settings: Settings) -> MasRules:
-    return MasRules(
-        lab_window=timedelta(hours=settings.lab_lookback_hours),
-        temperature_window=timedelta(hours=settings.temperature_lookback_hours),
-        dosing=dosing_rules(settings),
-    )
+    """The rule pack the settings select (CDS_RULE_PACK_DIR, CDS_RULE_PACK_OVERRIDES), loaded once per process."""
+    return MasRules(pack_for(settings), settings.zone)
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,13 @@ class MasEvaluation:
     def plan(self) -> AnakinraPlan:
         """The protocol anakinra plan (worked out on first use: a population screen rarely needs it)."""
         medications = self.record.medications
-        active = extract_active_orders(medications) if medications is not None else ()
+        active = extract_active_orders(medications, self.rules.pack.drugs) if medications is not None else ()
         malignancy = self.inputs.context.underlying.get(Underlying.MALIGNANCY)
         weight = self.inputs.measurements.latest_any_time(A.WEIGHT)
         return AnakinraPlan(
             dose=calculate_protocol_dose(weight=weight, patient=self.patient, now=self.now, rules=self.rules.dosing),
             already_on_anakinra=next((order.order_id for order in active if order.anakinra.matched), None),
-            malignancy=f"{malignancy.text}, {malignancy.resource}" if malignancy else None,
+            malignancy=malignancy.text if malignancy else None,
             medication_list_available=medications is not None,
         )
 
@@ -105,19 +106,36 @@ class MasEvaluation:
 
 
 def evaluate_mas(record: PatientRecord, *, now: datetime, rules: MasRules) -> MasEvaluation:
+    pack = rules.pack
+    parameters = pack.parameters
     patient = extract_patient(tuple(record.patient))
-    measurements = extract_measurements(record.observations, patient_id=record.patient_id, now=now)
-    context = extract_clinical_context(record.conditions, record.medications, now=now)
+    measurements = extract_measurements(
+        record.observations,
+        patient_id=record.patient_id,
+        now=now,
+        catalogue=pack.catalogue,
+        future_tolerance=parameters.future_tolerance,
+    )
+    context = extract_clinical_context(record.conditions, record.medications, now=now, codes=pack.conditions)
     birth = patient.birth if patient else None
     inputs = Inputs(
         measurements=measurements,
         context=context,
         now=now,
-        lab_window=rules.lab_window,
-        temperature_window=rules.temperature_window,
-        age_days=(now.date() - birth[0]).days if birth else None,
+        lab_window=parameters.lab_window,
+        temperature_window=parameters.temperature_window,
+        age=patient.age(now.date()) if patient else None,
+        age_days=((now.date() - birth[1]).days, (now.date() - birth[0]).days) if birth else None,
+        trend_min_change=parameters.trend_min_change,
     )
-    return MasEvaluation(record, rules, patient, now, inputs, assess_mas(inputs))
+    assessment = assess_mas(
+        inputs,
+        sets=pack.sets,
+        warning_ferritin=pack.decision.warning_ferritin,
+        workup=pack.workup,
+        catalogue=pack.catalogue,
+    )
+    return MasEvaluation(record, rules, patient, now, inputs, assessment)
 
 
 def record_from_resources(

@@ -1,78 +1,63 @@
 """Conditions (and coded findings) -> underlying diseases, clinical findings, immunosuppression.
 
-Underlying-disease codes: clinical.md §5 (ICD-10-CM and SNOMED CT, verified there unless noted).
-Findings that labs cannot show (splenomegaly, hepatomegaly, hemorrhage, CNS dysfunction,
-hemophagocytosis) count only when coded; otherwise they are *unknown*, never "absent". Their ICD-10-CM
-codes (R16.x, R58, R56.9, R40.2-, R41.0) are standard tabular codes not listed in clinical.md
-(UNVERIFIED there). HLH/MAS SNOMED codes were not found in the reference and are not guessed.
+Which code means which disease or finding is the rule pack's (conditions.yaml and its value sets). Findings that
+labs cannot show (splenomegaly, hepatomegaly, hemorrhage, CNS dysfunction, hemophagocytosis) count only when
+coded; otherwise they are *unknown*, never "absent". Inactive, resolved, refuted or entered-in-error conditions
+never count.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
 from cds_service.facts.fhir_time import parse_fhir_time
+from cds_service.facts.valuesets import ValueSet
 from cds_service.fhir.model import CodeableConcept, Condition, MedicationRequest, Observation, Resource
 
-ICD10 = ("http://hl7.org/fhir/sid/icd-10-cm", "http://hl7.org/fhir/sid/icd-10")
-SNOMED = "http://snomed.info/sct"
 INACTIVE_CLINICAL = frozenset({"inactive", "remission", "resolved"})
 NOT_TRUE = frozenset({"refuted", "entered-in-error"})
+ACTIVE_ORDER = frozenset({"active", "on-hold"})
 
 
 class Underlying(Enum):
-    SJIA = "systemic JIA"
-    AOSD = "adult-onset Still's disease"
-    SLE = "systemic lupus erythematosus"
-    EBV = "EBV infection"
+    """Underlying diseases the rules name (keys of the pack's conditions.yaml)."""
+
+    SJIA = "sjia"
+    AOSD = "aosd"
+    SLE = "sle"
+    EBV = "ebv"
     MALIGNANCY = "malignancy"
     SEPSIS = "sepsis"
-    HIV = "HIV infection"
-    HLH = "HLH / MAS (coded)"
+    HIV = "hiv"
+    HLH = "hlh"
 
 
 class Finding(Enum):
+    """Clinical findings the rules name (keys of the pack's conditions.yaml)."""
+
     SPLENOMEGALY = "splenomegaly"
     HEPATOMEGALY = "hepatomegaly"
     HEMORRHAGE = "hemorrhage"
-    CNS_DYSFUNCTION = "CNS dysfunction"
+    CNS_DYSFUNCTION = "cns-dysfunction"
     HEMOPHAGOCYTOSIS = "hemophagocytosis"
 
 
-# (ICD-10 prefixes, SNOMED codes) per disease. Prefix match covers the child codes (M08.2-, M32.-, B27.0-).
-UNDERLYING_CODES: dict[Underlying, tuple[tuple[str, ...], frozenset[str]]] = {
-    Underlying.SJIA: (("M08.2",), frozenset({"201796004"})),
-    Underlying.AOSD: (("M06.1",), frozenset()),
-    Underlying.SLE: (("M32.1", "M32.8", "M32.9"), frozenset({"55464009"})),  # M32.0 drug-induced left out
-    Underlying.EBV: (("B27.0",), frozenset()),
-    # ICD-10-CM chapter 2 malignant neoplasms C00-C96 (tabular; prefix "C"), checked as a range below.
-    Underlying.MALIGNANCY: ((), frozenset()),
-    # A41.9 / A40-A41 / R65.2- are UNVERIFIED in clinical.md §5.1 (standard ICD-10-CM); SNOMED verified.
-    Underlying.SEPSIS: (("A40", "A41", "R65.2"), frozenset({"91302008", "76571007", "770349000"})),
-    Underlying.HIV: (("B20",), frozenset()),  # B20 HIV disease (ICD-10-CM tabular; UNVERIFIED in clinical.md)
-    Underlying.HLH: (("D76.1", "D76.2"), frozenset()),
-}
-FINDING_CODES: dict[Finding, tuple[str, ...]] = {
-    Finding.SPLENOMEGALY: ("R16.1", "R16.2"),
-    Finding.HEPATOMEGALY: ("R16.0", "R16.2"),
-    Finding.HEMORRHAGE: ("R58",),
-    Finding.CNS_DYSFUNCTION: ("R56.9", "R40.2", "R41.0"),
-    Finding.HEMOPHAGOCYTOSIS: (),  # no verified code: stays unknown unless a future code set adds one
-}
-MALIGNANT = re.compile(r"^C(\d{2})")
+@dataclass(frozen=True)
+class NamedValueSet:
+    name: str  # for people, e.g. "systemic JIA"
+    valueset: ValueSet
+    known_when_inactive: bool = False  # a chronic diagnosis: known even in remission (never when refuted)
 
-IMMUNOSUPPRESSANT = re.compile(
-    r"\b(prednis(olone|one)|methylprednisolone|dexamethasone|hydrocortisone|budesonide|"
-    r"cyclosporin[e]?|ciclosporin|azathioprine|tacrolimus|mycophenol\w*|methotrexate|cyclophosphamide|"
-    r"sirolimus|everolimus|leflunomide)\b",
-    re.IGNORECASE,
-)
-# HScore asks for *known* (long-term) immunosuppression; an order this recent may be MAS treatment itself.
-LONG_TERM = timedelta(days=30)
+
+@dataclass(frozen=True)
+class ConditionCodes:
+    underlying: Mapping[Underlying, NamedValueSet]
+    findings: Mapping[Finding, NamedValueSet]
+    immunosuppressants: ValueSet
+    long_term: timedelta  # HScore "known" immunosuppression: ordered at least this long ago
 
 
 @dataclass(frozen=True)
@@ -86,22 +71,25 @@ class ClinicalContext:
     underlying: dict[Underlying, Evidence]
     findings: dict[Finding, Evidence]
     immunosuppression: bool | None  # None: cannot tell (medication list missing, or only recent orders)
-    immunosuppression_note: str
+    immunosuppression_evidence: tuple[str, ...]  # resources behind the answer (orders, HIV condition)
+    immunosuppression_reason: str  # a stable reason code, worded by presentation
 
     def has(self, disease: Underlying) -> bool:
         return disease in self.underlying
 
 
-def _codes(concept: CodeableConcept | None) -> list[tuple[str, str]]:
+def _codes(concept: CodeableConcept | None) -> list[tuple[str | None, str | None]]:
     if concept is None:
         return []
-    return [(coding.system or "", coding.code) for coding in concept.coding if coding.code]
+    return [(coding.system, coding.code) for coding in concept.coding]
 
 
-def _is_current(condition: Condition) -> bool:
-    clinical = {code for _, code in _codes(condition.clinicalStatus)}
-    verification = {code for _, code in _codes(condition.verificationStatus)}
-    return not (clinical & INACTIVE_CLINICAL) and not (verification & NOT_TRUE)
+def _is_true(condition: Condition) -> bool:
+    return not ({code for _, code in _codes(condition.verificationStatus)} & NOT_TRUE)
+
+
+def _is_active(condition: Condition) -> bool:
+    return not ({code for _, code in _codes(condition.clinicalStatus)} & INACTIVE_CLINICAL)
 
 
 def _text(concept: CodeableConcept | None) -> str:
@@ -110,24 +98,20 @@ def _text(concept: CodeableConcept | None) -> str:
     return concept.text or next((c.display for c in concept.coding if c.display), None) or "coded condition"
 
 
-def classify_concept(concept: CodeableConcept | None) -> tuple[set[Underlying], set[Finding]]:
+def classify_concept(
+    concept: CodeableConcept | None, codes: ConditionCodes, *, active: bool = True
+) -> tuple[set[Underlying], set[Finding]]:
+    """What a coded concept says; an inactive one names only the chronic diagnoses that stay known."""
     diseases: set[Underlying] = set()
     findings: set[Finding] = set()
-    for system, code in _codes(concept):
-        if system in ICD10:
-            for disease, (prefixes, _) in UNDERLYING_CODES.items():
-                if code.startswith(prefixes) and prefixes:
-                    diseases.add(disease)
-            malignant = MALIGNANT.match(code)
-            if malignant and int(malignant.group(1)) <= 96:
-                diseases.add(Underlying.MALIGNANCY)
-            for finding, finding_codes in FINDING_CODES.items():
-                if finding_codes and code.startswith(finding_codes):
-                    findings.add(finding)
-        elif system == SNOMED:
-            for disease, (_, snomed) in UNDERLYING_CODES.items():
-                if code in snomed:
-                    diseases.add(disease)
+    pairs = _codes(concept)
+    for disease, named in codes.underlying.items():
+        if (active or named.known_when_inactive) and any(named.valueset.contains(s, c) for s, c in pairs):
+            diseases.add(disease)
+    if active:
+        for finding, named in codes.findings.items():
+            if any(named.valueset.contains(system, code) for system, code in pairs):
+                findings.add(finding)
     return diseases, findings
 
 
@@ -136,53 +120,52 @@ def extract_clinical_context(
     medications: Iterable[Resource] | None,
     *,
     now: datetime,
+    codes: ConditionCodes,
 ) -> ClinicalContext:
     underlying: dict[Underlying, Evidence] = {}
     findings: dict[Finding, Evidence] = {}
     for resource in conditions:
         concept = None
-        if isinstance(resource, Condition) and _is_current(resource):
-            concept = resource.code
+        active = True
+        if isinstance(resource, Condition) and _is_true(resource):
+            concept, active = resource.code, _is_active(resource)
         elif isinstance(resource, Observation) and resource.status in ("final", "amended", "corrected"):
             concept = resource.code  # a coded finding recorded as an Observation
         if concept is None:
             continue
-        diseases, found = classify_concept(concept)
+        diseases, found = classify_concept(concept, codes, active=active)
         evidence = Evidence(f"{type(resource).__name__}/{resource.id}", _text(concept))
         for disease in diseases:
             underlying.setdefault(disease, evidence)
         for finding in found:
             findings.setdefault(finding, evidence)
-    immunosuppression, note = _immunosuppression(underlying, medications, now)
-    return ClinicalContext(underlying, findings, immunosuppression, note)
+    immunosuppression, sources, reason = _immunosuppression(underlying, medications, now, codes)
+    return ClinicalContext(underlying, findings, immunosuppression, sources, reason)
 
 
 def _immunosuppression(
-    underlying: dict[Underlying, Evidence], medications: Iterable[Resource] | None, now: datetime
-) -> tuple[bool | None, str]:
+    underlying: dict[Underlying, Evidence], medications: Iterable[Resource] | None, now: datetime, codes: ConditionCodes
+) -> tuple[bool | None, tuple[str, ...], str]:
+    """(known immunosuppression?, the resources behind it, a reason code)."""
     if Underlying.HIV in underlying:
-        return True, f"HIV ({underlying[Underlying.HIV].resource})"
+        return True, (underlying[Underlying.HIV].resource,), "hiv"
     if medications is None:
-        return None, "medication list unavailable"
+        return None, (), "medication-list-unavailable"
     recent: list[str] = []
     for resource in medications:
-        if not isinstance(resource, MedicationRequest) or resource.status not in ("active", "on-hold"):
+        if not isinstance(resource, MedicationRequest) or resource.status not in ACTIVE_ORDER:
             continue
         concept = resource.medicationCodeableConcept
         names = [concept.text] if concept and concept.text else []
         names += [c.display for c in concept.coding if c.display] if concept else []
-        names += (
-            [resource.medicationReference.display]
-            if resource.medicationReference and resource.medicationReference.display
-            else []
-        )
-        match = next((m for m in (IMMUNOSUPPRESSANT.search(n) for n in names) if m), None)
-        if match is None:
+        if resource.medicationReference and resource.medicationReference.display:
+            names.append(resource.medicationReference.display)
+        if codes.immunosuppressants.text_match(names) is None:
             continue
         authored = parse_fhir_time(resource.authoredOn)
-        if authored is not None and authored.latest <= now - LONG_TERM:
-            return True, f"long-term {match.group(0)} (MedicationRequest/{resource.id})"
-        recent.append(f"{match.group(0)} (MedicationRequest/{resource.id}, started within 30 days or date unknown)")
+        if authored is not None and authored.latest <= now - codes.long_term:
+            return True, (f"MedicationRequest/{resource.id}",), "long-term-immunosuppressant"
+        recent.append(f"MedicationRequest/{resource.id}")
     if recent:
-        return None, "only recent immunosuppressants, possibly MAS treatment: " + "; ".join(recent)
-    return False, "no immunosuppressant among active orders, no HIV coded"
+        return None, tuple(recent), "only-recent-immunosuppressants"
+    return False, (), "none"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import NamedTuple
 
 _PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
@@ -45,7 +45,10 @@ def _instant(value: str) -> FhirTime | None:
         return None
     if moment.tzinfo is None:
         return None
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is after the last instant Python can hold
+        return None
     return FhirTime(moment, moment)
 
 
@@ -63,7 +66,8 @@ def _partial_interval(match: re.Match[str]) -> FhirTime | None:
     except ValueError:
         return None
     first = datetime(start.year, start.month, start.day, tzinfo=UTC)
-    last = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1) - timedelta(microseconds=1)
+    # The last microsecond of the last day, built directly: adding a day to 9999-12-31 would overflow.
+    last = datetime(end.year, end.month, end.day, 23, 59, 59, 999_999, tzinfo=UTC)
     return FhirTime(first, last)
 
 

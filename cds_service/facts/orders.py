@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from cds_service.facts.medications import DrugMatch, match_anakinra, match_tnf_inhibitor
+from cds_service.facts.medications import DrugCodes, DrugMatch, match_drug
 from cds_service.fhir.model import CodeableConcept, Medication, MedicationRequest, Resource, decode_resource
 
 ACTIVE_STATUSES = frozenset({"active", "on-hold"})
@@ -54,11 +54,11 @@ class ResolvedOrder:
     def label(self) -> str:
         return f"MedicationRequest/{self.order.id}" if self.order.id else "MedicationRequest (no id)"
 
-    def anakinra(self) -> DrugMatch:
-        return match_anakinra([self.concept], [self.reference_display])
+    def anakinra(self, codes: DrugCodes) -> DrugMatch:
+        return match_drug(codes.anakinra, [self.concept], [self.reference_display])
 
-    def tnf_inhibitor(self) -> DrugMatch:
-        return match_tnf_inhibitor([self.concept], [self.reference_display])
+    def tnf_inhibitor(self, codes: DrugCodes) -> DrugMatch:
+        return match_drug(codes.tnf_inhibitors, [self.concept], [self.reference_display])
 
     def name(self) -> str:
         if self.concept is not None:
@@ -98,7 +98,7 @@ class ActiveOrder:
     tnf: DrugMatch
 
 
-def extract_active_orders(resources: Iterable[Resource]) -> tuple[ActiveOrder, ...]:
+def extract_active_orders(resources: Iterable[Resource], codes: DrugCodes) -> tuple[ActiveOrder, ...]:
     resources = tuple(resources)
     bundle_medications = medications_by_key(resources)
     active: list[ActiveOrder] = []
@@ -106,5 +106,7 @@ def extract_active_orders(resources: Iterable[Resource]) -> tuple[ActiveOrder, .
         if not isinstance(resource, MedicationRequest) or resource.status not in ACTIVE_STATUSES:
             continue
         resolved = resolve_order(resource, bundle_medications)
-        active.append(ActiveOrder(resolved.label, resolved.name(), resolved.anakinra(), resolved.tnf_inhibitor()))
+        active.append(
+            ActiveOrder(resolved.label, resolved.name(), resolved.anakinra(codes), resolved.tnf_inhibitor(codes))
+        )
     return tuple(active)

@@ -32,11 +32,19 @@ def normalise(analyte: Analyte, quantity: Quantity) -> Normalised:
     if quantity.comparator is not None:
         raise UnitError(f"reported as {quantity.comparator}{quantity.value}, not an exact value")
     conversion = _conversion(analyte, quantity)
-    value = conversion.apply(quantity.value)
+    try:
+        value = conversion.apply(quantity.value)
+    except ArithmeticError as error:  # decimal Overflow/InvalidOperation: e.g. 1e999999999 in a unit with a factor
+        raise UnitError(f"{quantity.value} is not a usable number") from error
     low, high = analyte.plausible
     if not low <= value <= high:
         raise UnitError(f"{_fmt(value)} {analyte.display_unit} is outside the plausible range {low}–{high}")
     return Normalised(value, conversion.note)
+
+
+def conversion_for(analyte: Analyte, quantity: Quantity) -> Conversion:
+    """The conversion `normalise` applies to this quantity's unit (UnitError: the unit is not accepted)."""
+    return _conversion(analyte, quantity)
 
 
 def _conversion(analyte: Analyte, quantity: Quantity) -> Conversion:

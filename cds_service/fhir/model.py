@@ -194,7 +194,11 @@ _RESOURCE_DECODERS = {name: msgspec.json.Decoder(cls) for name, cls in RESOURCE_
 
 
 class DecodedPayload(msgspec.Struct, frozen=True):
-    """What one prefetch value or FHIR response held: the usable resources and what was wrong."""
+    """What one prefetch value or FHIR response held: the usable resources and what was wrong.
+
+    `usable` is False when the value could not be read as FHIR at all (not a JSON object with a
+    resourceType, a malformed resource, a Bundle whose entries failed with none read): such a value is
+    missing data, never "no data". `kind` is the top-level resourceType when there is one."""
 
     resources: tuple[Resource, ...]
     outcomes: tuple[OperationOutcome, ...]
@@ -202,9 +206,15 @@ class DecodedPayload(msgspec.Struct, frozen=True):
     next_url: str | None = None
     whole_is_outcome: bool = False
     full_urls: tuple[tuple[str, Resource], ...] = ()  # Bundle entries' fullUrl (e.g. urn:uuid references)
+    kind: str | None = None
+    usable: bool = True
 
 
-def decode_payload(raw: bytes) -> DecodedPayload:
+def _unusable(problem: str, kind: str | None = None) -> DecodedPayload:
+    return DecodedPayload(resources=(), outcomes=(), problems=(problem,), kind=kind, usable=False)
+
+
+def decode_payload(raw: bytes | bytearray) -> DecodedPayload:
     """Decode a resource or a Bundle. Malformed entries are reported in `problems`, never fatal.
 
     Fast path: the whole payload against the typed union. Slow path (only when that fails): each
@@ -212,14 +222,25 @@ def decode_payload(raw: bytes) -> DecodedPayload:
     rules never read are skipped silently.
     """
     try:
+        return _decode(raw)
+    except RecursionError:
+        return _unusable("not readable: JSON nested too deeply")
+    except UnicodeDecodeError:  # msgspec checks UTF-8 only in the strings it decodes
+        return _unusable("not readable: invalid UTF-8")
+
+
+def _decode(raw: bytes | bytearray) -> DecodedPayload:
+    try:
         top = _TOP_DECODER.decode(raw)
     except msgspec.DecodeError as first_error:
         return _decode_entry_by_entry(raw, first_error)
     if isinstance(top, Bundle):
         return _split_bundle(top)
     if isinstance(top, OperationOutcome):
-        return DecodedPayload(resources=(), outcomes=(top,), problems=(), whole_is_outcome=True)
-    return DecodedPayload(resources=(top,), outcomes=(), problems=())
+        return DecodedPayload(
+            resources=(), outcomes=(top,), problems=(), whole_is_outcome=True, kind="OperationOutcome"
+        )
+    return DecodedPayload(resources=(top,), outcomes=(), problems=(), kind=type(top).__name__)
 
 
 def _split_bundle(bundle: Bundle) -> DecodedPayload:
@@ -243,22 +264,25 @@ def _split_bundle(bundle: Bundle) -> DecodedPayload:
         problems=(),
         next_url=bundle.next_url(),
         full_urls=tuple(full_urls),
+        kind="Bundle",
     )
 
 
-def _decode_entry_by_entry(raw: bytes, first_error: msgspec.DecodeError) -> DecodedPayload:
+def _decode_entry_by_entry(raw: bytes | bytearray, first_error: msgspec.DecodeError) -> DecodedPayload:
     try:
         kind = _TYPE_DECODER.decode(raw).resourceType
     except msgspec.DecodeError:
-        return DecodedPayload(resources=(), outcomes=(), problems=(f"not a FHIR resource: {first_error}",))
+        return _unusable(f"not a FHIR resource: {first_error}")
+    if kind is None:
+        return _unusable("not a FHIR resource: no resourceType")
     if kind != "Bundle":
         if kind in _RESOURCE_DECODERS:
-            return DecodedPayload(resources=(), outcomes=(), problems=(f"malformed {kind}: {first_error}",))
-        return DecodedPayload(resources=(), outcomes=(), problems=())  # a type no rule reads
+            return _unusable(f"malformed {kind}: {first_error}", kind)
+        return DecodedPayload(resources=(), outcomes=(), problems=(), kind=kind)  # a type no rule reads
     try:
         loose = _LOOSE_BUNDLE_DECODER.decode(raw)
     except msgspec.DecodeError as error:
-        return DecodedPayload(resources=(), outcomes=(), problems=(f"malformed Bundle: {error}",))
+        return _unusable(f"malformed Bundle: {error}", "Bundle")
     resources: list[Resource] = []
     outcomes: list[OperationOutcome] = []
     problems: list[str] = []
@@ -288,6 +312,9 @@ def _decode_entry_by_entry(raw: bytes, first_error: msgspec.DecodeError) -> Deco
         problems=tuple(problems),
         next_url=next_url,
         full_urls=tuple(full_urls),
+        kind="Bundle",
+        # Entries that failed and none that could be read: the Bundle's data is unreadable, not empty.
+        usable=bool(resources) or not problems,
     )
 
 

@@ -3,26 +3,28 @@
 Per declared key:
 - provided value: used; a Bundle's `next` pages are followed on the fhirServer (capped);
 - `null`: the client has no data, so nothing is fetched;
-- missing, or a whole OperationOutcome: fetched from the fhirServer with the bearer token;
+- missing, a whole OperationOutcome, or a value that is not usable FHIR of the kind the template asks
+  for (`1`, `[]`, `{}`, a malformed resource, a Patient where a search Bundle belongs): fetched from the
+  fhirServer with the bearer token; an unusable answer from the server counts as no answer;
+- a Bundle with some unreadable entries: used, marked incomplete, the entries' problems noted;
 - still unavailable: a required key makes the call fail with 412; an optional one is reported
   so the cards can say what could not be checked.
-All fetches of one call run in parallel under one deadline.
+All fetches of one call run in parallel under one ReadBudget: a deadline and a byte budget (fhir/client.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
 import msgspec
 
-from cds_service.fhir.client import FhirAccessError, FhirServer
+from cds_service.fhir.client import FhirAccessError, FhirServer, ReadBudget
 from cds_service.fhir.identity import names_other_patient
 from cds_service.fhir.model import DecodedPayload, OperationOutcome, Resource, decode_payload
-from cds_service.fhir.templates import render_template
+from cds_service.fhir.templates import encoded_query, render_template
 
 
 class KeyStatus(Enum):
@@ -88,6 +90,7 @@ class _Pending:
     notes: list[str] = field(default_factory=list)
     provided: bool = False
     other_patient: int = 0
+    complete: bool = True  # False once an entry could not be read
 
 
 async def resolve_prefetch(
@@ -96,7 +99,7 @@ async def resolve_prefetch(
     context: Mapping[str, str],
     server: FhirServer | None,
     *,
-    deadline_seconds: float,
+    budget: ReadBudget,
     max_pages: int,
     no_server_reason: str = "no fhirServer in the request",
 ) -> ServiceData:
@@ -114,11 +117,15 @@ async def resolve_prefetch(
             continue
         payload = decode_payload(raw_bytes)
         notes = _notes(payload)
-        if payload.whole_is_outcome:
-            # STU2: an OperationOutcome in place of the data means the client could not get it.
-            job = _Pending(spec, _first_url(spec, context, server), notes=[f"prefetch: {n}" for n in notes])
+        unusable = _unusable_reason(payload, spec)
+        if payload.whole_is_outcome or unusable is not None:
+            # STU2: an OperationOutcome in place of the data means the client could not get it; a value that
+            # cannot be read is no better: the data is missing, never "none".
+            reasons = notes if unusable is None else [unusable]
+            job = _Pending(spec, _first_url(spec, context, server), notes=[f"prefetch: {n}" for n in reasons])
             pending.append(job)
             continue
+        complete = not payload.problems
         resources, other = _about_patient(payload.resources, patient_id)
         if other:
             notes.append(f"{other} prefetched resource(s) about another patient were not used")
@@ -128,19 +135,18 @@ async def resolve_prefetch(
                 pending.append(job)
                 continue
         if payload.next_url is None:
-            items[spec.key] = KeyData(spec.key, KeyStatus.PROVIDED, resources, tuple(notes), other_patient=other)
+            items[spec.key] = KeyData(
+                spec.key, KeyStatus.PROVIDED, resources, tuple(notes), complete, other_patient=other
+            )
             continue
-        job = _Pending(spec, payload.next_url, list(resources), notes, provided=True, other_patient=other)
+        job = _Pending(
+            spec, payload.next_url, list(resources), notes, provided=True, other_patient=other, complete=complete
+        )
         pending.append(job)
 
     if pending:
         results = await _run_all(
-            pending,
-            server,
-            patient_id,
-            deadline_seconds=deadline_seconds,
-            max_pages=max_pages,
-            no_server_reason=no_server_reason,
+            pending, server, patient_id, budget=budget, max_pages=max_pages, no_server_reason=no_server_reason
         )
         items.update(results)
 
@@ -162,8 +168,31 @@ def _spec(specs: Sequence[PrefetchSpec], key: str) -> PrefetchSpec:
 def _first_url(spec: PrefetchSpec, context: Mapping[str, str], server: FhirServer | None) -> str | None:
     if server is None:
         return None
-    query = render_template(spec.template, context)
+    # Query values percent-encoded: the same search to any FHIR server, and safe through proxies that rewrite
+    # "//" in a URL (a code system such as http://loinc.org would otherwise become http:/loinc.org).
+    query = render_template(encoded_query(spec.template), context)
     return None if query is None else server.url_for(query)
+
+
+def _acceptable_kinds(template: str) -> frozenset[str]:
+    """A search template ("Observation?...") answers with a Bundle; a read ("Patient/{{...}}") with that
+    resource, or a Bundle holding it (some clients send reads as a searchset)."""
+    path = template.split("?", 1)[0]
+    if "?" in template or "/" not in path:
+        return frozenset({"Bundle"})
+    return frozenset({"Bundle", path.split("/", 1)[0]})
+
+
+def _unusable_reason(payload: DecodedPayload, spec: PrefetchSpec) -> str | None:
+    """Why a value (prefetched or fetched) cannot stand for this key's data; None when it can."""
+    if not payload.usable:
+        return "not readable as FHIR (" + "; ".join(payload.problems) + ")"
+    if payload.whole_is_outcome:
+        return None
+    acceptable = _acceptable_kinds(spec.template)
+    if payload.kind not in acceptable:
+        return f"a {payload.kind}, where {' or '.join(sorted(acceptable))} was expected"
+    return None
 
 
 def _notes(payload: DecodedPayload) -> list[str]:
@@ -185,18 +214,17 @@ async def _run_all(
     server: FhirServer | None,
     patient_id: str | None,
     *,
-    deadline_seconds: float,
+    budget: ReadBudget,
     max_pages: int,
     no_server_reason: str,
 ) -> dict[str, KeyData]:
-    deadline = time.monotonic() + deadline_seconds
     tasks = {
         asyncio.ensure_future(
-            _fetch(job, server, patient_id, deadline=deadline, max_pages=max_pages, no_server_reason=no_server_reason)
+            _fetch(job, server, patient_id, budget=budget, max_pages=max_pages, no_server_reason=no_server_reason)
         ): job
         for job in pending
     }
-    done, not_done = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+    done, not_done = await asyncio.wait(tasks, timeout=max(0.0, budget.seconds_left()))
     for task in not_done:
         task.cancel()
     if not_done:
@@ -216,7 +244,7 @@ async def _fetch(
     server: FhirServer | None,
     patient_id: str | None,
     *,
-    deadline: float,
+    budget: ReadBudget,
     max_pages: int,
     no_server_reason: str,
 ) -> KeyData:
@@ -229,13 +257,20 @@ async def _fetch(
         if pages >= max_pages:
             job.notes.append(f"stopped after {max_pages} pages; later results not read")
             return _keydata(job, complete=False)
+        if pages and budget.seconds_left() <= 0:  # decoding the last page used up the deadline
+            job.notes.append("deadline reached; later results not read")
+            return _keydata(job, complete=False)
         try:
-            body = await server.get(url, timeout=max(0.001, deadline - time.monotonic()))
+            body = await server.get(url, budget=budget)
         except FhirAccessError as error:
             return _partial_or_unavailable(job, str(error))
         payload = decode_payload(body)
         if payload.whole_is_outcome:
             return _partial_or_unavailable(job, "; ".join(_notes(payload)) or "OperationOutcome")
+        unusable = _unusable_reason(payload, job.spec)
+        if unusable is not None:  # garbage with HTTP 200 is no answer
+            return _partial_or_unavailable(job, f"FHIR server answer: {unusable}")
+        job.complete = job.complete and not payload.problems
         resources, other = _about_patient(payload.resources, patient_id)
         if other:
             job.other_patient += other
@@ -260,7 +295,12 @@ def _keydata(job: _Pending, *, complete: bool = True) -> KeyData:
         return _partial_or_unavailable(job, "only data about another patient was found")
     status = KeyStatus.PROVIDED if job.provided else KeyStatus.FETCHED
     return KeyData(
-        job.spec.key, status, tuple(job.resources), tuple(job.notes), complete, other_patient=job.other_patient
+        job.spec.key,
+        status,
+        tuple(job.resources),
+        tuple(job.notes),
+        complete and job.complete,
+        other_patient=job.other_patient,
     )
 
 

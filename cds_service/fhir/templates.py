@@ -59,3 +59,15 @@ def _token_value(token: str, context: Mapping[str, str]) -> str | None:
     if kind.rsplit("/", 1)[-1] != resource_type or not ident:
         return None
     return ident
+
+
+def encoded_query(template: str) -> str:
+    """The template with its query values percent-encoded (`http://loinc.org|x` → `http%3A%2F%2Floinc.org%7Cx`),
+    prefetch tokens kept. Same meaning to any FHIR server; and a proxy that collapses `//` in the URL (the
+    SMART reference launcher does) can no longer turn the code system into `http:/loinc.org` and find nothing.
+    """
+    path, mark, query = template.partition("?")
+    if not mark:
+        return template
+    pairs = (pair.partition("=") for pair in query.split("&"))
+    return path + "?" + "&".join(f"{name}={quote(value, safe='{}.,-_~*')}" for name, _, value in pairs)

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from cds_service.population.codes import export_request
+from cds_service.population.codes import ExportRequest, export_request
 from cds_service.population.progress import Progress
 
 # handling=lenient: a server that cannot run a _typeFilter returns more, never fails (the filter only narrows).
@@ -91,8 +91,10 @@ class BulkClient:
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = 3600.0,
         parallel: int = 4,
+        request: ExportRequest | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.request = request or export_request()  # what the rules need (types, _typeFilter)
         self.auth = auth
         self.http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=False)
         self.sleep = sleep
@@ -147,7 +149,7 @@ class BulkClient:
     # --- the flow ---------------------------------------------------------------------------------------------
 
     def kick_off(self, *, group: str | None = None, since: str | None = None, type_filter: bool = True) -> str:
-        wanted = export_request()
+        wanted = self.request
         params: list[tuple[str, str | int | float | bool | None]] = [
             ("_outputFormat", "application/fhir+ndjson"),
             ("_type", ",".join(wanted.types)),
@@ -189,7 +191,7 @@ class BulkClient:
 
     def download(self, manifest: dict[str, Any], folder: Path, progress: Progress | None = None) -> ExportResult:
         folder.mkdir(parents=True, exist_ok=True)
-        needed = set(export_request().types)
+        needed = set(self.request.types)
         outputs = [o for o in manifest["output"] if isinstance(o, dict) and o.get("type") in needed and o.get("url")]
         result = ExportResult(transaction_time=manifest.get("transactionTime"))
         result.errors = [str(e.get("url")) for e in manifest.get("error", []) if isinstance(e, dict)]
@@ -277,7 +279,9 @@ def _reason(response: httpx.Response) -> str:
     return ""
 
 
-def run_export_from_args(args: argparse.Namespace, folder: Path, progress: Progress) -> ExportResult:
+def run_export_from_args(
+    args: argparse.Namespace, folder: Path, progress: Progress, request: ExportRequest | None = None
+) -> ExportResult:
     auth = None
     if args.client_id or args.private_key:
         if not (args.client_id and args.private_key):
@@ -289,5 +293,5 @@ def run_export_from_args(args: argparse.Namespace, folder: Path, progress: Progr
             token_url=args.token_url,
             scope=args.scope,
         )
-    client = BulkClient(str(args.source), auth=auth, timeout=args.timeout)
+    client = BulkClient(str(args.source), auth=auth, timeout=args.timeout, request=request)
     return client.run(folder, group=args.group, since=args.since, progress=progress)

@@ -13,7 +13,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from cds_service.population.progress import Progress
 from cds_service.population.source import SourceError
@@ -73,7 +73,7 @@ def parse_as_of(text: str | None, step: str | None, *, now: datetime) -> list[da
     return [parse_time(text, now=now)]
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     screen = commands.add_parser(
         "screen",
         help="run the MAS rules over a Bulk Data export (folder or FHIR server): worklist and alert-burden report",
@@ -109,6 +109,7 @@ def command_screen(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from cds_service.population.outputs import write_outputs
 
     settings = Settings()
+    rules = load_rules(settings)
     now = datetime.now(UTC)
     try:
         as_of = parse_as_of(args.as_of, args.step, now=now)
@@ -121,10 +122,11 @@ def command_screen(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
         if re.match(r"^https?://", source):
             from cds_service.population.bulk_client import BulkExportError, run_export_from_args
+            from cds_service.population.codes import export_request
 
             folder = args.download_dir or Path((temporary := tempfile.TemporaryDirectory(prefix="bulk-")).name)
             try:
-                run_export_from_args(args, folder, progress)
+                run_export_from_args(args, folder, progress, export_request(rules.pack))
             except BulkExportError as error:
                 print(f"screen: {error}", file=sys.stderr)
                 return 2
@@ -137,7 +139,7 @@ def command_screen(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                 outcome = screen(
                     folder,
                     as_of=as_of,
-                    rules=load_rules(settings),
+                    rules=rules,
                     engine=engine,
                     progress=progress,
                     prefilter=not args.no_prefilter,

@@ -1,18 +1,19 @@
 """What an export must contain for the rules: resource types and `_typeFilter` queries.
 
-ONE function derives them, from the prefetch templates of the hooks (hooks/mas-screen.json): the same
-queries the hook's prefetch asks an EHR for, without the patient parameter and paging. When the code
-lists move into a rule pack, only this function has to be re-pointed.
+ONE function derives them, from the prefetch templates of the mas-screen hook (hooks/mas-screen.json) with the
+rule pack's codes expanded (`{{pack.loinc:...}}`): the same queries the hook's prefetch asks an EHR for,
+without the patient parameter and paging. A pack with other codes moves the export with it.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
-from cds_service.settings import PROJECT_ROOT
+from cds_service.data_paths import data_dir
+from cds_service.registry import load_registry
+from cds_service.rulepack import RulePack
 
 SCREEN_SERVICE = "mas-screen"
 NOT_FILTERS = frozenset({"patient", "subject", "_sort", "_count"})
@@ -24,14 +25,17 @@ class ExportRequest:
     type_filters: tuple[str, ...]  # _typeFilter, e.g. "Observation?code=http://loinc.org|2276-4,..."
 
 
-def export_request(hooks_dir: Path | None = None) -> ExportRequest:
-    """The export the screen needs, from the prefetch templates of the mas-screen service."""
-    document = json.loads(((hooks_dir or PROJECT_ROOT / "hooks") / f"{SCREEN_SERVICE}.json").read_text())
+def export_request(pack: RulePack | None = None, hooks_dir: Path | None = None) -> ExportRequest:
+    """The export the screen needs, from the prefetch templates of the mas-screen service under `pack`
+    (default: the product's pack)."""
+    service = load_registry(hooks_dir or data_dir("hooks"), pack=pack).get(SCREEN_SERVICE)
+    if service is None:
+        raise LookupError(f"no {SCREEN_SERVICE} service in the hooks folder")
     types: list[str] = []
     filters: dict[str, list[str]] = {}
     unfiltered: set[str] = set()
-    for template in document["prefetch"].values():
-        kind, _, query = template.partition("?")
+    for spec in service.prefetch:
+        kind, _, query = spec.template.partition("?")
         kind = kind.split("/")[0]
         if kind not in types:
             types.append(kind)

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from cds_service.evaluation.mas import MasRules
 from cds_service.population import steps
-from cds_service.population.prefilter import Event, Windows
+from cds_service.population.prefilter import Event, Prefilter
 from cds_service.population.progress import Progress
 from cds_service.population.source import Chunk, ndjson_files, plan_chunks
 
@@ -89,6 +89,8 @@ class ScreenOutcome:
     evaluations: int
     prefiltered: bool
     timings: dict[str, float] = field(default_factory=dict)
+    set_names: dict[str, str] = field(default_factory=dict)  # criteria set key -> name, from the rule pack
+    rule_pack: dict[str, str] = field(default_factory=dict)  # id, version, sha256 of the pack in force
 
 
 def screen(
@@ -104,13 +106,15 @@ def screen(
     chunk_bytes: int | None = None,
 ) -> ScreenOutcome:
     progress = progress or Progress(enabled=False)
-    windows = Windows(lab=rules.lab_window, temperature=rules.temperature_window)
+    prefilter_of_pack = Prefilter(rules.pack)
     files = ndjson_files(source)
     chunks = plan_chunks(files, chunk_bytes) if chunk_bytes else plan_chunks(files)
 
     spill_root = Path(tempfile.mkdtemp(prefix="screen-", dir=spill_dir))
     try:
-        return _screen(chunks, spill_root, as_of, rules, engine, progress, prefilter, medications_known, windows)
+        return _screen(
+            chunks, spill_root, as_of, rules, engine, progress, prefilter, medications_known, prefilter_of_pack
+        )
     finally:
         shutil.rmtree(spill_root, ignore_errors=True)
 
@@ -124,7 +128,7 @@ def _screen(
     progress: Progress,
     prefilter: bool,
     medications_known: bool,
-    windows: Windows,
+    candidates: Prefilter,
 ) -> ScreenOutcome:
     import time
 
@@ -134,7 +138,8 @@ def _screen(
     started = time.perf_counter()
     step = progress.step("scan", len(chunks), "chunks")
     scans = []
-    for result in engine.run(steps.scan, [(chunk, str(spill_root)) for chunk in chunks]):
+    shared_prefilter = engine.share(candidates)  # the pack's rules travel to each worker once
+    for result in engine.run(steps.scan, [(chunk, str(spill_root), shared_prefilter) for chunk in chunks]):
         scans.append(result)
         worker_cpu += result.cpu
         step.advance()
@@ -147,7 +152,7 @@ def _screen(
     plan: dict[str, list[int]] = {}
     for patient in patients:
         times = (
-            steps.candidate_times(events.get(patient, ()), patient in always, as_of, windows)
+            steps.candidate_times(events.get(patient, ()), patient in always, as_of, candidates)
             if prefilter
             else list(range(len(as_of)))
         )
@@ -182,8 +187,9 @@ def _screen(
     step = progress.step("evaluate", len(plan), "patients")
     cards: list[steps.PatientRows] = []
     evaluations = 0
+    shared_rules = engine.share(rules)
     evaluate_calls = [
-        (partition, str(spill_root), part_plan, list(as_of), rules, medications_known)
+        (partition, str(spill_root), part_plan, list(as_of), shared_rules, medications_known)
         for partition, part_plan in sorted(by_partition.items())
     ]
     for evaluated in engine.run(steps.evaluate, evaluate_calls):
@@ -214,6 +220,8 @@ def _screen(
         evaluations=evaluations,
         prefiltered=prefilter,
         timings=timings,
+        set_names={definition.key: definition.name for definition in rules.pack.sets},
+        rule_pack=dict(rules.pack.identity()),
     )
 
 

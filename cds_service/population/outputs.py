@@ -19,9 +19,7 @@ import orjson
 
 from cds_service.cards.explanation import ScreenRow
 from cds_service.population.engine import ScreenOutcome
-from cds_service.rules.mas.screen import SETS
 
-SET_NAMES = {module.KEY: module.NAME for module in SETS}
 VALIDATED_ORDER = {"critical": 0, "warning": 1}
 WORKLIST_COLUMNS = ("patient_id", "indicator", "summary", "sets_met", "decisive_values", "decisive_times", "as_of")
 
@@ -130,6 +128,7 @@ def summary(outcome: ScreenOutcome, *, engine: str) -> dict[str, Any]:
     per_time = [Counter(e.row.indicator for e in worklist(outcome, i)) for i in range(len(outcome.as_of))]
     return {
         "engine": engine,
+        "rulePack": outcome.rule_pack,
         "asOf": [_iso(moment) for moment in outcome.as_of],
         "patients": outcome.patients,
         "cardsPerTime": [{"critical": c.get("critical", 0), "warning": c.get("warning", 0)} for c in per_time],
@@ -165,7 +164,8 @@ def render_report(outcome: ScreenOutcome, *, source: str, engine: str) -> str:
         "<title>MAS screening: worklist and alert burden</title>",
         f"<style>{CSS}</style></head><body>",
         "<h1>MAS screening: worklist and alert burden</h1>",
-        f"<p class='meta'>Source {_e(source)} · engine {_e(engine)} · as of {_e(_iso(outcome.as_of[last]))}"
+        f"<p class='meta'>Source {_e(source)} · engine {_e(engine)} · rules {_e(_pack_label(outcome))}"
+        + f" · as of {_e(_iso(outcome.as_of[last]))}"
         + (
             f" (range {_e(_iso(outcome.as_of[0]))} → {_e(_iso(outcome.as_of[last]))}, {len(outcome.as_of)} times)"
             if ranged
@@ -181,7 +181,7 @@ def render_report(outcome: ScreenOutcome, *, source: str, engine: str) -> str:
         "<h2>Cards by indicator</h2>",
         _bars([(k, by_indicator.get(k, 0), COLOURS[k]) for k in ("critical", "warning")]),
         "<h2>Criteria sets met (patients with a card)</h2>",
-        _bars([(SET_NAMES.get(k, k), n, "#37474f") for k, n in by_set.most_common()])
+        _bars([(outcome.set_names.get(k, k), n, "#37474f") for k, n in by_set.most_common()])
         if by_set
         else "<p>No criteria set was met: every card is a warning on ferritin alone.</p>"
         if cards
@@ -228,6 +228,11 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid 
 table{border-collapse:collapse}th,td{padding:.2em .8em;border-bottom:1px solid #eee;text-align:left}
 td.n{text-align:right}svg text{font:12px system-ui,sans-serif}
 """
+
+
+def _pack_label(outcome: ScreenOutcome) -> str:
+    pack = outcome.rule_pack
+    return f"{pack['id']}@{pack['version']} (sha256 {pack['sha256'][:12]})" if pack else "unknown"
 
 
 def _e(text: object) -> str:

@@ -37,15 +37,7 @@ from cds_service.population.light import (
     patient_of_reference,
     split_lines,
 )
-from cds_service.population.prefilter import (
-    COUNTED_STATUSES,
-    Event,
-    FastCheck,
-    Windows,
-    condition_makes_candidate,
-    is_candidate,
-    observation_event,
-)
+from cds_service.population.prefilter import COUNTED_STATUSES, Event, FastCheck, Prefilter
 from cds_service.population.source import Chunk, read_blocks
 
 
@@ -64,7 +56,7 @@ class ScanResult:
     cpu: float = 0.0  # CPU seconds of this task (time.process_time in the worker)
 
 
-def scan(chunk: Chunk, spill: str) -> ScanResult:
+def scan(chunk: Chunk, spill: str, prefilter: Prefilter) -> ScanResult:
     """Scan one chunk; the owner of every line goes to spill/owners/<chunk>.txt (run-length: most exports
     keep a patient's lines together) so that `gather` never decodes a line again."""
     started = time.process_time()
@@ -72,7 +64,7 @@ def scan(chunk: Chunk, spill: str) -> ScanResult:
     by_type: defaultdict[str, int] = defaultdict(int)
     events: defaultdict[str, list[Event]] = defaultdict(list)
     runs: list[list[Any]] = []  # [owner or "", count]
-    check = FastCheck()
+    check = prefilter.fast_check()
     for block in read_blocks(chunk):
         result.bytes += len(block)
         fast = decode_fast_block(block)
@@ -80,11 +72,11 @@ def scan(chunk: Chunk, spill: str) -> ScanResult:
             raws, observations = fast
             result.lines += len(raws)
             by_type["Observation"] += len(raws)
-            owners = _scan_observations(raws, observations, check, result, events)
+            owners = _scan_observations(raws, observations, prefilter, check, result, events)
         else:
             lines = split_lines(block)
             result.lines += len(lines)
-            owners = _scan_any(lines, result, by_type, events)
+            owners = _scan_any(lines, prefilter, result, by_type, events)
         for patient in owners:
             if runs and runs[-1][0] == patient:
                 runs[-1][1] += 1
@@ -102,6 +94,7 @@ def scan(chunk: Chunk, spill: str) -> ScanResult:
 def _scan_observations(
     lines: Sequence[msgspec.Raw],
     observations: Sequence[FastObservation],
+    prefilter: Prefilter,
     check: FastCheck,
     result: ScanResult,
     events: defaultdict[str, list[Event]],
@@ -136,14 +129,18 @@ def _scan_observations(
         if absent and bytes(absent) != b"null":
             continue
         exact = decode_observation(line)  # near or past a threshold, or an unusual unit: read it exactly
-        event = observation_event(exact) if exact is not None else None
+        event = prefilter.observation_event(exact) if exact is not None else None
         if event is not None:
             events[patient].append(event)
     return owners
 
 
 def _scan_any(
-    lines: Sequence[bytes], result: ScanResult, by_type: defaultdict[str, int], events: defaultdict[str, list[Event]]
+    lines: Sequence[bytes],
+    prefilter: Prefilter,
+    result: ScanResult,
+    by_type: defaultdict[str, int],
+    events: defaultdict[str, list[Event]],
 ) -> list[str]:
     decoded, malformed = decode_light(lines)
     result.malformed += malformed
@@ -167,22 +164,24 @@ def _scan_any(
             continue
         result.patients.add(patient)
         if isinstance(resource, LightObservation):
-            event = observation_event(resource)
+            event = prefilter.observation_event(resource)
             if event is not None:
                 events[patient].append(event)
         elif isinstance(resource, Condition):
-            if condition_makes_candidate(resource):
+            if prefilter.condition_makes_candidate(resource):
                 result.always.add(patient)
         elif isinstance(resource, LightMedicationRequest):
             result.medication_requests += 1
     return owners
 
 
-def candidate_times(events: Sequence[Event], always: bool, as_of: Sequence[datetime], windows: Windows) -> list[int]:
+def candidate_times(
+    events: Sequence[Event], always: bool, as_of: Sequence[datetime], prefilter: Prefilter
+) -> list[int]:
     """Indexes of the as-of times at which this patient must be evaluated in full."""
     if always:
         return list(range(len(as_of)))
-    return [index for index, moment in enumerate(as_of) if is_candidate(events, moment, windows)]
+    return [index for index, moment in enumerate(as_of) if prefilter.is_candidate(events, moment)]
 
 
 def partition_of(patient: str, partitions: int) -> int:

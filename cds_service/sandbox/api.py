@@ -15,11 +15,12 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select
 
-from cds_service.facts.analytes import CATALOGUE, A
-from cds_service.facts.observations import extract_measurements
+from cds_service.facts.analytes import A
+from cds_service.facts.observations import Measurements, extract_measurements
 from cds_service.facts.patient import extract_patient
 from cds_service.fhir.model import Observation, Patient, decode_payload
 from cds_service.registry import Registry
+from cds_service.rulepack import default_pack
 from cds_service.sandbox.fixtures import FixturePatient, build_request, load_cases, load_patients
 from cds_service.storage.database import feedback
 
@@ -74,7 +75,7 @@ def build_sandbox_router(
             resources = _typed(patient, now)
             facts = extract_patient(resources)
             age = facts.age(now.date()) if facts else None
-            weight = extract_measurements(resources, patient_id=patient.patient_id, now=now).latest_any_time(A.WEIGHT)
+            weight = _measurements(resources, patient.patient_id, now).latest_any_time(A.WEIGHT)
             listing.append(
                 {
                     "id": name,
@@ -90,11 +91,12 @@ def build_sandbox_router(
     async def series(name: str) -> dict[str, Any]:
         patient = fixture(name)
         now = clock()
-        measurements = extract_measurements(_typed(patient, now), patient_id=patient.patient_id, now=now)
+        measurements = _measurements(_typed(patient, now), patient.patient_id, now)
+        catalogue = default_pack().catalogue
         return {
             analyte.value: {
-                "name": CATALOGUE[analyte].name,
-                "unit": CATALOGUE[analyte].display_unit,
+                "name": catalogue[analyte].name,
+                "unit": catalogue[analyte].display_unit,
                 "points": [
                     {"time": m.when.isoformat(), "value": float(m.value)}
                     for m in reversed(measurements.all(analyte))
@@ -112,7 +114,9 @@ def build_sandbox_router(
             raise HTTPException(404, f"service for {spec.hook} not loaded")
         order = _draft(spec.order) if spec.hook != "patient-view" else None
         if spec.hook != "patient-view" and order is None:
-            raise HTTPException(400, "order hooks need a draft order")
+            raise HTTPException(
+                400, f"order: missing; {spec.hook} needs a draft order (dose, unit, every_hours, route)"
+            )
         body = build_request(
             patient,
             service,
@@ -122,7 +126,8 @@ def build_sandbox_router(
             prefetch=spec.prefetch,
             fhir_server=None if spec.prefetch else str(request.base_url).rstrip("/") + fhir_base_path,
         )
-        return {"service": service.id, "request": body}
+        # The id discovery lists for this hook: the page calls what an EHR that read discovery would call.
+        return {"service": registry.endpoint_id(service.id, spec.hook), "request": body}
 
     @router.get("/sandbox/api/feedback")
     async def stored_feedback(card: str) -> list[dict[str, Any]]:
@@ -142,6 +147,17 @@ def build_sandbox_router(
         return await to_thread.run_sync(read)
 
     return router
+
+
+def _measurements(resources: tuple[Patient | Observation, ...], patient_id: str, now: datetime) -> Measurements:
+    pack = default_pack()
+    return extract_measurements(
+        resources,
+        patient_id=patient_id,
+        now=now,
+        catalogue=pack.catalogue,
+        future_tolerance=pack.parameters.future_tolerance,
+    )
 
 
 def _typed(patient: FixturePatient, now: datetime) -> tuple[Patient | Observation, ...]:

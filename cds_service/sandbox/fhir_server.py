@@ -1,5 +1,7 @@
 """A small FHIR R4 REST server over the fixture patients: read, search (patient, code, date, status,
-category, _sort, _count, paging) and metadata. Times are shifted to "now" at every request.
+category, _sort, _count, paging) by GET or by `POST [type]/_search` with a form-encoded body (FHIR R4
+http.html#search; the official CDS Hooks sandbox tries POST first), and metadata. Times are shifted to
+"now" at every request.
 
 Mounted at /sandbox/fhir in sandbox mode, and runnable alone with `cds-service fhir-server`.
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
@@ -19,6 +22,8 @@ from cds_service.sandbox.store import SEARCHABLE, FhirStore, SearchError
 from cds_service.spec.operation_outcome import IssueCode, build_operation_outcome
 
 FHIR_JSON = "application/fhir+json"
+FORM = "application/x-www-form-urlencoded"
+MAX_SEARCH_BODY_BYTES = 65536
 
 
 def _json(document: object, status: int = 200) -> Response:
@@ -86,14 +91,33 @@ def build_fhir_router(
             return _outcome(404, f"{resource_type}/{resource_id} not found", "not-found")
         return _json(found)
 
-    @router.get("/{resource_type}")
-    async def search(resource_type: str, request: Request) -> Response:
-        base = str(request.url).split("?")[0].rsplit("/", 1)[0]
+    def searched(resource_type: str, params: list[tuple[str, str]], base: str) -> Response:
         try:
-            bundle = store().search_page(resource_type, list(request.query_params.multi_items()), base_url=base)
+            bundle = store().search_page(resource_type, params, base_url=base)
         except SearchError as error:
             return _outcome(400, str(error), "not-supported")
         return _json(bundle)
+
+    @router.get("/{resource_type}")
+    async def search(resource_type: str, request: Request) -> Response:
+        base = str(request.url).split("?")[0].rsplit("/", 1)[0]
+        return searched(resource_type, list(request.query_params.multi_items()), base)
+
+    @router.post("/{resource_type}/_search")
+    async def search_by_post(resource_type: str, request: Request) -> Response:
+        """Parameters from the URL and the form body together, answered as the GET search would be."""
+        body = await request.body()
+        if len(body) > MAX_SEARCH_BODY_BYTES:
+            return _outcome(413, f"search body larger than {MAX_SEARCH_BODY_BYTES} bytes", "too-costly")
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if body.strip() and media_type != FORM:
+            return _outcome(415, f"Content-Type: expected {FORM}, got {media_type or 'none'}", "not-supported")
+        try:
+            form = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body.strip()))
+        except (UnicodeDecodeError, ValueError):
+            return _outcome(400, f"search body: expected {FORM} name=value pairs", "structure")
+        base = str(request.url).split("?")[0].rsplit("/", 2)[0]
+        return searched(resource_type, [*request.query_params.multi_items(), *form], base)
 
     return router
 

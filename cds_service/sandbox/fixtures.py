@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cds_service.data_paths import data_dir
 from cds_service.fhir.templates import render_template
 from cds_service.registry import ServiceDefinition
 from cds_service.sandbox.store import FhirStore
-from cds_service.settings import PROJECT_ROOT
 
-FIXTURES_DIR = PROJECT_ROOT / "fixtures"
+FIXTURES_DIR = data_dir("fixtures")
 FIXTURE_EPOCH = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 DATETIME_KEYS = frozenset(
     {

@@ -10,12 +10,14 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cds_service.startup import StartupError
+
 # CDS Hooks 2.0: "alg: none" and symmetric algorithms SHALL NOT be used; ES384 and RS384 are RECOMMENDED.
 ASYMMETRIC = frozenset({"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 DEFAULT_ALGORITHMS = ("ES384", "RS384")
 
 
-class IssuerConfigError(Exception):
+class IssuerConfigError(StartupError):
     pass
 
 

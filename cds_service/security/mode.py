@@ -6,9 +6,10 @@ from __future__ import annotations
 import ipaddress
 
 from cds_service.settings import Settings
+from cds_service.startup import StartupError
 
 
-class ConfigurationError(Exception):
+class ConfigurationError(StartupError):
     """The service refuses to start; the message says why and what to set."""
 
 

@@ -8,6 +8,7 @@ an AuthenticationError, answered with a bare 401; the reason goes to the log (ne
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,7 @@ class TokenVerifier:
             unverified: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as error:
             raise AuthenticationError(f"malformed token: {type(error).__name__}") from error
+        _check_time_claims(unverified)
         issuer = self._issuers.get(str(unverified.get("iss")))
         if issuer is None:
             raise AuthenticationError("unknown issuer")
@@ -89,6 +91,23 @@ class TokenVerifier:
         if not jti or not await self._replay.first_use(f"{issuer.iss}|{jti}", expires + self._leeway):
             raise AuthenticationError("jti replayed")
         return VerifiedCaller(iss=issuer.iss, tenant=issuer.tenant, fhir_servers=issuer.fhir_servers)
+
+
+def _check_time_claims(claims: dict[str, Any]) -> None:
+    """RFC 7519 §2: NumericDate is a JSON number. PyJWT would take "exp": "9999999999" (a string) and fail with
+    an OverflowError on 1e999 (an infinite float): both are refused here, before any key is fetched."""
+    for name in ("exp", "iat", "nbf"):
+        if name not in claims:
+            continue
+        value = claims[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise AuthenticationError(f"claim {name} is not a NumericDate")
+        if abs(value) > _LARGEST_NUMERIC_DATE:
+            raise AuthenticationError(f"claim {name} is out of range")
+
+
+# Year 9999 in seconds: any later NumericDate is not a time the service can compare (datetime overflows).
+_LARGEST_NUMERIC_DATE = 253_402_300_799
 
 
 def _bearer(authorization: str | None) -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import orjson
 
 from cds_service.call import HookCall
 from cds_service.cards.dose_cards import order_check_card, other_patient_draft_card, safety_cards, worst_first
+from cds_service.evaluation.mas import load_rules
 from cds_service.facts.analytes import A
 from cds_service.facts.medications import read_drafted_dose
 from cds_service.facts.observations import extract_measurements
@@ -27,12 +27,10 @@ from cds_service.fhir.prefetch import ServiceData
 from cds_service.registry import HandlerResult
 from cds_service.rules.dosing.calculator import calculate_protocol_dose
 from cds_service.rules.dosing.order_check import check_drafted_order
-from cds_service.rules.dosing.protocol import PROTOCOL_VERSION
 from cds_service.rules.dosing.safety import assess_anc, assess_comedication, assess_renal
-from cds_service.services.settings_view import dosing_rules, underdose_tolerance
 from cds_service.spec.response import Card
 
-RULE_VERSIONS = {"anakinra-protocol": PROTOCOL_VERSION, "anakinra-dose-service": "1"}
+SERVICE_VERSION = {"anakinra-dose-service": "2"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +45,7 @@ async def draft_anakinra(call: HookCall) -> DraftAnakinra:
     cached = call.memo.get("draft_anakinra")
     if isinstance(cached, DraftAnakinra):
         return cached
+    drugs = load_rules(call.settings).pack.drugs
     payload = call.context_payload("draftOrders")
     resources = payload.resources if payload is not None else ()
     medications = medications_by_key(resources, payload.full_urls if payload is not None else ())
@@ -56,7 +55,7 @@ async def draft_anakinra(call: HookCall) -> DraftAnakinra:
         resolved = resolve_order(order, medications)
         if resolved.unresolved_reference is not None:
             resolved = await _fetch_medication(call, resolved)
-        if not resolved.anakinra().matched:
+        if not resolved.anakinra(drugs).matched:
             continue
         if names_other_patient(order, call.patient_id):
             other_patient += 1  # an order for someone else is never checked, nor shown in this chart
@@ -85,61 +84,89 @@ async def is_anakinra_call(call: HookCall) -> bool:
 async def handle(call: HookCall, data: ServiceData) -> HandlerResult:
     drafts = await draft_anakinra(call)
     orders = drafts.to_check
+    mas_rules = load_rules(call.settings)
+    pack = mas_rules.pack
+    versions = _versions(pack.rule_versions())
     unchecked = [other_patient_draft_card(drafts.other_patient, call.hook_instance)] if drafts.other_patient else []
     if not orders:
-        return HandlerResult(unchecked, RULE_VERSIONS)
-    settings = call.settings
+        return HandlerResult(unchecked, versions)
     now = call.now
-    patient_id = call.patient_id  # the context's patient: the transport dropped every other patient's data
+    parameters = pack.parameters
     patient = extract_patient(data["patient"].resources)
     observations = (*data["weights"].resources, *data["heights"].resources, *data["safety_labs"].resources)
-    measurements = extract_measurements(observations, patient_id=patient_id, now=now)
+    measurements = extract_measurements(
+        observations,
+        patient_id=call.patient_id,  # the context's patient: the transport dropped every other patient's data
+        now=now,
+        catalogue=pack.catalogue,
+        future_tolerance=parameters.future_tolerance,
+    )
     weight = measurements.latest_any_time(A.WEIGHT)
-    rules = dosing_rules(settings)
+    rules = mas_rules.dosing
     protocol = calculate_protocol_dose(weight=weight, patient=patient, now=now, rules=rules)
 
     cards: list[Card] = []
     originals = _original_orders(call)
     for resolved in orders:
         check = check_drafted_order(
-            drafted=read_drafted_dose(resolved.order),
+            drafted=read_drafted_dose(resolved.order, resolved.concept, pack.drugs),
             protocol=protocol,
-            underdose_tolerance=underdose_tolerance(settings),
+            rules=pack.protocol,
+            product=pack.product,
+            underdose_tolerance=parameters.underdose_tolerance,
         )
         card = order_check_card(
             check,
-            order_label=f"{resolved.label} ({resolved.name()})",
+            order_key=resolved.label,
+            order_name=resolved.name(),
             original=originals.get(resolved.order.id or ""),
             hook=call.hook,
             hook_instance=call.hook_instance,
+            protocol=pack.protocol,
+            template=pack.order,
+            zone=mas_rules.zone,
             unused_weights=measurements.skipped_for(A.WEIGHT),
         )
         if card is not None:
             cards.append(card)
 
-    adult = patient.is_adult(now.date(), settings.adult_age_years) if patient else None
-    safety_window = timedelta(days=settings.safety_lab_lookback_days)
+    adult = patient.is_adult(now.date(), parameters.adult_age_years) if patient else None
+    safety_window = parameters.safety_lab_lookback
     weight_window = rules.weight_max_age_adult if adult else rules.weight_max_age_child
     renal = assess_renal(
         patient=patient,
         adult=adult,
         weight=measurements.latest(A.WEIGHT, now=now, window=weight_window),
-        height=measurements.latest(A.HEIGHT, now=now, window=timedelta(days=settings.height_max_age_days)),
+        height=measurements.latest(A.HEIGHT, now=now, window=parameters.height_max_age),
         creatinine=measurements.latest(A.CREATININE, now=now, window=safety_window),
         now=now,
+        rules=pack.safety,
     )
-    anc = assess_anc(measurements.latest(A.ANC, now=now, window=safety_window))
+    anc = assess_anc(measurements.latest(A.ANC, now=now, window=safety_window), pack.safety)
     medications = data["medications"]
-    active = extract_active_orders(medications.resources) if medications.available else None
-    draft_labels = tuple(sorted(resolved.label for resolved in drafts.all_drafts))
+    active = extract_active_orders(medications.resources, pack.drugs) if medications.available else None
+    drafted = sorted(drafts.all_drafts, key=lambda resolved: resolved.label)
     tnf, duplicate = assess_comedication(
         active,
-        checked_ids=set(draft_labels),
+        checked_ids={resolved.label for resolved in drafted},
         # Two anakinra drafts in one order session duplicate each other.
-        other_draft_anakinra=draft_labels if len(draft_labels) > 1 else (),
+        other_draft_anakinra=tuple(resolved.name() for resolved in drafted) if len(drafted) > 1 else (),
     )
-    cards += safety_cards(renal=renal, anc=anc, tnf=tnf, duplicate=duplicate, hook_instance=call.hook_instance)
-    return HandlerResult(worst_first([*unchecked, *cards]), RULE_VERSIONS)
+    cards += safety_cards(
+        renal=renal,
+        anc=anc,
+        tnf=tnf,
+        duplicate=duplicate,
+        hook_instance=call.hook_instance,
+        rules=pack.safety,
+        protocol=pack.protocol,
+    )
+    return HandlerResult(worst_first([*unchecked, *cards]), versions)
+
+
+def _versions(pack_versions: dict[str, str]) -> dict[str, str]:
+    """The audit's rule versions: the rule pack (id, version, content hash) and this service's own version."""
+    return {key: value for key, value in pack_versions.items() if not key.startswith("set:")} | SERVICE_VERSION
 
 
 def _selected_ids(call: HookCall) -> set[str]:
@@ -153,7 +180,10 @@ def _original_orders(call: HookCall) -> dict[str, dict[str, Any]]:
     raw = call.context.get("draftOrders")
     if raw is None:
         return {}
-    bundle: Any = orjson.loads(bytes(raw))
+    try:
+        bundle: Any = orjson.loads(bytes(raw))
+    except orjson.JSONDecodeError:  # e.g. a number beyond a double (1e309): no original to copy fields from
+        return {}
     originals: dict[str, dict[str, Any]] = {}
     for entry in bundle.get("entry", []) if isinstance(bundle, dict) else []:
         resource = entry.get("resource") if isinstance(entry, dict) else None

@@ -7,13 +7,8 @@ from cds_service.cards.mas_cards import mas_card
 from cds_service.evaluation.mas import PatientRecord, evaluate_mas, load_rules
 from cds_service.fhir.prefetch import ServiceData
 from cds_service.registry import HandlerResult
-from cds_service.rules.dosing.protocol import PROTOCOL_VERSION
 
-OPTIONAL_KEYS = {
-    "vitals": "temperature and weight",
-    "conditions": "conditions (sJIA, Still's, SLE, sepsis, malignancy and coded findings)",
-    "medications": "active medications (anakinra, immunosuppression)",
-}
+OPTIONAL_KEYS = {"vitals": "vital signs", "conditions": "conditions", "medications": "medications"}
 
 
 async def handle(call: HookCall, data: ServiceData) -> HandlerResult:
@@ -25,32 +20,26 @@ async def handle(call: HookCall, data: ServiceData) -> HandlerResult:
         conditions=data["conditions"].resources,
         medications=medications.resources if medications.available else None,
     )
-    evaluation = evaluate_mas(record, now=call.now, rules=load_rules(call.settings))
-    assessment = evaluation.assessment
-    versions = {s.key: s.version for s in assessment.sets} | {
-        assessment.trends.key: assessment.trends.version,
-        "anakinra-protocol": PROTOCOL_VERSION,
-    }
+    rules = load_rules(call.settings)
+    evaluation = evaluate_mas(record, now=call.now, rules=rules)
     card = mas_card(
         evaluation,
         encounter_id=call.context_str("encounterId"),
         hook_instance=call.hook_instance,
         data_notes=_data_notes(data),
+        app_url=call.app_launch_url,
     )
-    return HandlerResult([card] if card is not None else [], versions)
+    return HandlerResult([card] if card is not None else [], rules.pack.rule_versions())
 
 
 def _data_notes(data: ServiceData) -> list[str]:
-    notes = []
-    for key, what in OPTIONAL_KEYS.items():
-        item = data[key]
-        if not item.available:
-            notes.append(
-                f"{what} could not be read ({'; '.join(item.notes) or 'unavailable'}); related items are unknown"
-            )
-        elif not item.complete:
-            notes.append(f"{what}: only part of the results could be read ({'; '.join(item.notes)})")
-    labs = data["labs"]
-    if not labs.complete:
-        notes.append(f"labs: only part of the results could be read ({'; '.join(labs.notes)})")
+    """Short notes for the card on data that could not be read (the details stay in the audit and the log)."""
+    notes = [f"{what} could not be read" for key, what in OPTIONAL_KEYS.items() if not data[key].available]
+    notes += [
+        f"{what} only partly read"
+        for key, what in OPTIONAL_KEYS.items()
+        if data[key].available and not data[key].complete
+    ]
+    if not data["labs"].complete:
+        notes.append("labs only partly read")
     return notes

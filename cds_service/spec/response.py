@@ -142,6 +142,7 @@ class DiscoveryService(_Strict):
     prefetch: dict[str, str] | None = None
     usageRequirements: str | None = None  # noqa: N815
     version: str | None = None
+    extension: dict[str, Any] | None = None  # spec §Extensions: this service's rule pack (id, version, sha256)
 
 
 class DiscoveryResponse(_Strict):

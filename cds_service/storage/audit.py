@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, text
 
-from cds_service.storage.database import audit, audit_card
+from cds_service.storage.database import UNAVAILABLE_ERRORS, audit, audit_card, fitted, storable
+from cds_service.storage.errors import StoreUnavailableError
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,13 @@ def _insert(connection: Connection, record: AuditRecord) -> None:
         insert(audit).returning(audit.c.id),
         {
             "received_at": record.received_at,
-            "service_id": record.service_id,
-            "hook": record.hook,
-            "hook_instance": record.hook_instance,
-            "issuer": record.issuer,
-            "tenant": record.tenant,
+            "service_id": fitted(audit.c.service_id, record.service_id),
+            "hook": fitted(audit.c.hook, record.hook),
+            "hook_instance": fitted(audit.c.hook_instance, record.hook_instance),
+            "issuer": fitted(audit.c.issuer, record.issuer),
+            "tenant": fitted(audit.c.tenant, record.tenant),
             "status": record.status,
-            "outcome": record.outcome[:2000],
+            "outcome": storable(record.outcome[:2000]),
             "latency_ms": record.latency_ms,
             "rule_versions": json.dumps(record.rule_versions, sort_keys=True),
         },
@@ -71,7 +72,12 @@ def _insert(connection: Connection, record: AuditRecord) -> None:
         connection.execute(
             insert(audit_card),
             [
-                {"audit_id": audit_id, "card_uuid": c.uuid, "indicator": c.indicator, "summary": c.summary}
+                {
+                    "audit_id": audit_id,
+                    "card_uuid": c.uuid,
+                    "indicator": c.indicator,
+                    "summary": fitted(audit_card.c.summary, c.summary),
+                }
                 for c in record.cards
             ],
         )
@@ -83,6 +89,9 @@ class AuditWriter:
     Concurrent calls share a commit instead of contending for the database's write lock."""
 
     MAX_BATCH = 200
+    # A call waits this long for its record; then it is answered 503 (the record may still land: a 503 for a
+    # kept record is harmless, a 200 for a lost one is not).
+    WRITE_TIMEOUT_SECONDS = 10.0
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -93,11 +102,17 @@ class AuditWriter:
         self._lock = threading.Lock()
 
     async def write(self, record: AuditRecord) -> None:
+        """Return once the record is committed; StoreUnavailableError when the database cannot take it."""
         self._ensure_running()
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._queue.put((record, done, loop))
-        await done
+        try:
+            await asyncio.wait_for(asyncio.shield(done), self.WRITE_TIMEOUT_SECONDS)
+        except TimeoutError as error:
+            raise StoreUnavailableError("audit database did not commit in time") from error
+        except UNAVAILABLE_ERRORS as error:
+            raise StoreUnavailableError(f"audit database unavailable ({type(error).__name__})") from error
 
     def _ensure_running(self) -> None:
         # Started on first use and again after close(): an app whose lifespan restarts keeps auditing.
@@ -129,16 +144,31 @@ class AuditWriter:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(item)
-            error: BaseException | None = None
+            error = self._commit([record for record, _, _ in batch])
+            if error is not None and len(batch) > 1 and not isinstance(error, UNAVAILABLE_ERRORS):
+                # One record the database refuses (a bug, or data it cannot hold) must not fail the calls that
+                # merely shared its transaction: each is committed on its own.
+                for item in batch:
+                    self._tell([item], self._commit([item[0]]))
+                continue
+            self._tell(batch, error)
+
+    def _commit(self, records: list[AuditRecord]) -> BaseException | None:
+        try:
+            write_audit_batch(self._engine, records)
+        except Exception as failure:
+            return failure
+        return None
+
+    @staticmethod
+    def _tell(
+        batch: list[tuple[AuditRecord, asyncio.Future[None], asyncio.AbstractEventLoop]], error: BaseException | None
+    ) -> None:
+        for _, done, loop in batch:
             try:
-                write_audit_batch(self._engine, [record for record, _, _ in batch])
-            except Exception as failure:
-                error = failure
-            for _, done, loop in batch:
-                try:
-                    loop.call_soon_threadsafe(_settle, done, error)
-                except RuntimeError:
-                    continue  # that call's event loop has closed: nobody is waiting any more
+                loop.call_soon_threadsafe(_settle, done, error)
+            except RuntimeError:
+                continue  # that call's event loop has closed: nobody is waiting any more
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:

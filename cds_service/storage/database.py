@@ -1,9 +1,13 @@
-"""Engine and schema. Tables are created at start-up; both SQLite and PostgreSQL are tested."""
+"""Engine and schema. The schema is migrated at start-up (storage/migrations); SQLite and PostgreSQL are tested.
+
+`metadata` is the schema the migrations build (a test compares them): change both together."""
 
 from __future__ import annotations
 
-import time
+import sqlite3
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import (
     Column,
@@ -11,6 +15,7 @@ from sqlalchemy import (
     Engine,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -19,10 +24,13 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    text,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from cds_service.storage.migrations import HEAD, current_revision, migrate
+from cds_service.storage.sqlite_files import guard_sqlite_files
 
 metadata = MetaData()
 
@@ -71,6 +79,8 @@ audit = Table(
     Column("outcome", Text, nullable=False),
     Column("latency_ms", Float, nullable=False),
     Column("rule_versions", Text, nullable=False),
+    Index("ix_cds_audit_hook_instance", "hook_instance"),
+    Index("ix_cds_audit_received_at", "received_at"),
 )
 
 audit_card = Table(
@@ -84,33 +94,74 @@ audit_card = Table(
 )
 
 
+def storable(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL (JSON may: "\u0000"); it is kept as U+FFFD so the row is stored at all."""
+    if value is None or "\x00" not in value:
+        return value
+    return value.replace("\x00", "\ufffd")
+
+
+def fitted(column: Column[Any], value: str | None) -> str | None:
+    """A text the column can hold: NUL replaced, cut to the column's length (PostgreSQL refuses longer values;
+    a hostile hookInstance or service id must not make its call's audit fail)."""
+    text = storable(value)
+    length = getattr(column.type, "length", None)
+    return text[:length] if text is not None and length else text
+
+
+# Failures that mean "the database cannot take this now" (503: down, gone, locked, pool exhausted), as opposed
+# to a bug or bad data (DataError, IntegrityError: 500, audited).
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError, OSError)
+
+
 def create_database(url: str) -> Engine:
+    """The engine, with the schema migrated to HEAD. A SQLite file is made here, at start-up, and only here: the
+    running engine opens existing files only, so a deleted database is an error (503), not a new empty one."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    _create_tables(engine)
+        engine = _sqlite_engine(parsed)
+    else:
+        postgres = parsed.get_backend_name() == "postgresql"
+        engine = create_engine(
+            parsed,
+            pool_pre_ping=True,
+            pool_timeout=_POOL_TIMEOUT_SECONDS,
+            connect_args=_POSTGRES_CONNECT_ARGS if postgres else {},
+        )
+    migrate(engine)
     return engine
 
 
-def _create_tables(engine: Engine) -> None:
-    """Several workers start at once: on PostgreSQL an advisory lock serialises the CREATEs; on SQLite a
-    second process losing the race finds the tables there on its retry."""
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            connection.execute(text("SELECT pg_advisory_xact_lock(7310447)"))
-            metadata.create_all(connection)
-        return
-    for attempt in range(5):
-        try:
-            metadata.create_all(engine)
-            return
-        except OperationalError:
-            if attempt == 4:
-                raise
-            time.sleep(0.05 * (attempt + 1))
+# A database that does not answer fails the call in seconds (503), instead of holding it for the driver's
+# defaults (no connect timeout; 30 s for a pooled connection).
+_CONNECT_TIMEOUT_SECONDS = 3
+_POOL_TIMEOUT_SECONDS = 5
+# libpq: a connection whose server vanished (no reset, e.g. a dropped route) is found dead in ~20 s by TCP
+# keepalives and unacknowledged writes, instead of after the kernel's minutes.
+_POSTGRES_CONNECT_ARGS = {
+    "connect_timeout": _CONNECT_TIMEOUT_SECONDS,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
+
+
+def _sqlite_engine(parsed: URL) -> Engine:
+    database = parsed.database
+    if database in (None, "", ":memory:") or database.startswith("file:"):
+        engine = create_engine(parsed, pool_pre_ping=True)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    path = Path(database).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sqlite3.connect(path).close()
+    existing_only = parsed.set(database=f"file:{quote(str(path))}").update_query_dict({"mode": "rw", "uri": "true"})
+    engine = create_engine(existing_only, pool_pre_ping=True, pool_timeout=_POOL_TIMEOUT_SECONDS)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    guard_sqlite_files(engine, path)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -124,10 +175,10 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-def database_reachable(engine: Engine) -> bool:
+def database_ready(engine: Engine) -> bool:
+    """Reachable, and the schema at HEAD: an empty file or a half-restored database is not ready."""
     try:
         with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+            return current_revision(connection) == HEAD
     except Exception:
         return False
-    return True

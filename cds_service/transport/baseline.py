@@ -19,13 +19,14 @@ def build_baseline_router(registry: Registry, max_body_bytes: int) -> APIRouter:
 
     @router.post("/bench/decode-only/{service_id}")
     async def decode_only(service_id: str, request: Request) -> Response:
-        service = registry.get(service_id)
-        if service is None:
+        endpoint = registry.endpoint(service_id)
+        if endpoint is None:
             raise HttpProblem(404, f"no CDS service with id '{service_id}'", code="not-found")
+        service = endpoint.service
         try:
             envelope = decode_envelope(await read_body(request, max_body_bytes))
         except EnvelopeError as error:
-            raise HttpProblem(400, str(error), code="structure") from error
+            raise HttpProblem(400, error.issues, code="structure") from error
         prefetch = envelope.prefetch or {}
         for spec in service.prefetch:
             raw = prefetch.get(spec.key)

@@ -1,7 +1,7 @@
 """Check one drafted anakinra order against the protocol. Pure: facts in, findings out.
 
 Findings (and who decides their weight):
-- above 100 mg per dose, above the band's daily cap, or above mg/kg/day × weight: OVERDOSE
+- above the protocol's cap per dose, above the band's daily cap, or above mg/kg/day × weight: OVERDOSE
   (the card layer makes it critical on order-sign, warning on order-select; issue #3);
 - interval other than the band's (q12h ≤ 40 kg children, q6h otherwise): WARNING;
 - daily amount more than `underdose_tolerance` below the protocol amount: WARNING;
@@ -17,10 +17,7 @@ from enum import Enum
 
 from cds_service.facts.medications import DraftedDose
 from cds_service.rules.dosing.calculator import DoseNotCalculated, ProtocolDose, format_amount
-from cds_service.rules.dosing.protocol import BANDS, MAX_MG_PER_DOSE, SMALLEST_MEASURABLE_MG
-
-# Without a usable weight the band is unknown; the largest cap of any band still applies.
-MAX_MG_PER_DAY_ANY_BAND = max(band.max_mg_per_day for band in BANDS)
+from cds_service.rules.dosing.protocol import Product, Protocol
 
 
 class Concern(Enum):
@@ -48,7 +45,12 @@ class OrderCheck:
 
 
 def check_drafted_order(
-    *, drafted: DraftedDose, protocol: ProtocolDose | DoseNotCalculated, underdose_tolerance: Decimal
+    *,
+    drafted: DraftedDose,
+    protocol: ProtocolDose | DoseNotCalculated,
+    rules: Protocol,
+    product: Product,
+    underdose_tolerance: Decimal,
 ) -> OrderCheck:
     findings: list[Finding] = []
     per_dose = drafted.per_dose_mg
@@ -68,12 +70,12 @@ def check_drafted_order(
             )
         )
 
-    if per_dose is not None and per_dose > MAX_MG_PER_DOSE:
+    if per_dose is not None and per_dose > rules.max_mg_per_dose:
         findings.append(
             Finding(
                 Concern.OVERDOSE,
                 "over-per-dose-cap",
-                f"{n(per_dose)} mg per dose is above the protocol's {n(MAX_MG_PER_DOSE)} mg per dose",
+                f"{n(per_dose)} mg per dose is above the protocol's {n(rules.max_mg_per_dose)} mg per dose",
             )
         )
     if isinstance(protocol, ProtocolDose):
@@ -122,16 +124,17 @@ def check_drafted_order(
                     Concern.WARNING,
                     "not-measurable",
                     f"the protocol dose {n(protocol.per_dose_mg)} mg is below the syringe's "
-                    f"smallest graduation ({n(SMALLEST_MEASURABLE_MG)} mg): pharmacy preparation",
+                    f"smallest graduation ({n(product.smallest_measurable_mg)} mg): pharmacy preparation",
                 )
             )
     else:
-        if per_day is not None and per_day > MAX_MG_PER_DAY_ANY_BAND:
+        if per_day is not None and per_day > rules.max_mg_per_day_any_band:
             findings.append(
                 Finding(
                     Concern.OVERDOSE,
                     "over-daily-cap",
-                    f"{n(per_day)} mg/day is above the highest protocol cap ({n(MAX_MG_PER_DAY_ANY_BAND)} mg/day)",
+                    f"{n(per_day)} mg/day is above the highest protocol cap "
+                    f"({n(rules.max_mg_per_day_any_band)} mg/day)",
                 )
             )
         findings.append(

@@ -1,14 +1,8 @@
-"""The NCT02780583 anakinra protocol as cited data (clinical.md §1.4, §1.3, §3.4).
+"""The NCT02780583 anakinra protocol as typed data. Its numbers and their citation live in the rule pack
+(cds_service/rulepack/pack/dosing.yaml); this module holds the shapes and the band rule.
 
-Registry Detailed Description, verbatim: "anakinra at dose of 10 mg/kg/day to a maximum of dose of
-200 mg/day divided every 12 hours (for children [≤]40 kg) or 5 mg/kg/day up to a maximum dose of
-400 mg/day divided every 6 hours (children > 40 kg and adults)" — subcutaneous, added to
-corticosteroids.
-
-Read carefully: the low band is for *children* of 40 kg or less; an adult of 40 kg or less is in the
-high band ("children > 40 kg and adults"). The comparison sign before "40 kg" was lost in every stored
-copy of the registry text; the complementary "> 40 kg" implies "≤ 40 kg" (UNVERIFIED), so exactly
-40 kg is in the low band, and the card says so.
+Read the protocol carefully: the low band is for *children* of 40 kg or less; an adult of 40 kg or less is in
+the high band ("children > 40 kg and adults"). Exactly 40 kg is in the low band (the pack says why).
 """
 
 from __future__ import annotations
@@ -16,22 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-PROTOCOL_VERSION = "NCT02780583-registry-2024-08"
-TRIAL_URL = "https://clinicaltrials.gov/study/NCT02780583"
-PROTOCOL_CITATION = (
-    "NCT02780583 (UAB), registry Detailed Description: 10 mg/kg/day, max 200 mg/day, divided every "
-    "12 h (children ≤ 40 kg); 5 mg/kg/day, max 400 mg/day, divided every 6 h (children > 40 kg and adults)"
-)
-
 
 @dataclass(frozen=True)
 class DoseBand:
     key: str
     label: str
+    applies_to: str
     mg_per_kg_per_day: Decimal
     max_mg_per_day: Decimal
     interval_hours: int
-    citation: str
 
     @property
     def doses_per_day(self) -> int:
@@ -42,46 +29,50 @@ class DoseBand:
         return self.max_mg_per_day / self.doses_per_day
 
 
-CHILD_UP_TO_40_KG = DoseBand(
-    key="child-le-40kg",
-    label="child ≤ 40 kg",
-    mg_per_kg_per_day=Decimal(10),
-    max_mg_per_day=Decimal(200),
-    interval_hours=12,
-    citation=PROTOCOL_CITATION,
-)
-OVER_40_KG_OR_ADULT = DoseBand(
-    key="gt-40kg-or-adult",
-    label="> 40 kg or adult",
-    mg_per_kg_per_day=Decimal(5),
-    max_mg_per_day=Decimal(400),
-    interval_hours=6,
-    citation=PROTOCOL_CITATION,
-)
-BANDS = (CHILD_UP_TO_40_KG, OVER_40_KG_OR_ADULT)
+@dataclass(frozen=True)
+class Protocol:
+    version: str
+    citation: str
+    url: str
+    route: str  # e.g. "subcutaneous"
+    child_band: DoseBand  # children up to and including band_limit_kg
+    other_band: DoseBand  # children above it, and adults at any weight
+    band_limit_kg: Decimal
+    band_limit_note: str
+    max_mg_per_dose: Decimal
+    minimum_age_years: int
 
-# "(for children [≤]40 kg)": 40 kg itself is in the low band (sign UNVERIFIED, clinical.md §1.4).
-BAND_LIMIT_KG = Decimal(40)
+    @property
+    def bands(self) -> tuple[DoseBand, DoseBand]:
+        return (self.child_band, self.other_band)
 
-# Derived (clinical.md §1.4 table): 200/2 = 400/4 = 100 mg; matches the narrative's case reports
-# "doses up to 100 mg every 6 hours". No per-dose amount above this, in either band.
-MAX_MG_PER_DOSE = Decimal(100)
-assert all(band.max_mg_per_dose == MAX_MG_PER_DOSE for band in BANDS)
+    @property
+    def max_mg_per_day_any_band(self) -> Decimal:
+        """Without a usable weight the band is unknown; the largest cap of any band still applies."""
+        return max(band.max_mg_per_day for band in self.bands)
 
-# The graduated syringe measures 20-100 mg (EU PIL "20 to 90 mg or 100 mg", clinical.md §3.4);
-# a smaller per-dose amount cannot be measured with it and is flagged.
-SMALLEST_MEASURABLE_MG = Decimal(20)
-
-# NCT02780583 eligibility: 1 year and older, no upper limit (clinical.md §1.1).
-MINIMUM_TRIAL_AGE_YEARS = 1
-
-# Kineret 100 mg/0.67 mL (clinical.md §3.4).
-PRODUCT_LABEL = "Kineret (anakinra) 100 mg/0.67 mL prefilled syringe"
-MG_PER_ML = Decimal(100) / Decimal("0.67")
+    def band_for(self, *, weight_kg: Decimal, adult: bool) -> DoseBand:
+        if not adult and weight_kg <= self.band_limit_kg:
+            return self.child_band
+        return self.other_band
 
 
-def band_for(*, weight_kg: Decimal, adult: bool) -> DoseBand:
-    """Protocol band: children ≤ 40 kg get 10 mg/kg/day q12h; everyone else 5 mg/kg/day q6h."""
-    if not adult and weight_kg <= BAND_LIMIT_KG:
-        return CHILD_UP_TO_40_KG
-    return OVER_40_KG_OR_ADULT
+@dataclass(frozen=True)
+class Product:
+    label: str
+    mg: Decimal
+    ml: Decimal
+    smallest_measurable_mg: Decimal
+
+    @property
+    def mg_per_ml(self) -> Decimal:
+        return self.mg / self.ml
+
+
+@dataclass(frozen=True)
+class OrderTemplate:
+    """What a suggested or corrected order names: the product and the route (FHIR CodeableConcept JSON), a note."""
+
+    medication: dict[str, object]
+    route: dict[str, object]
+    note: str

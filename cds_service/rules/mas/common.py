@@ -1,22 +1,30 @@
-"""Three-valued criteria: every item is met, not met or unknown, and carries what it was decided on.
+"""Three-valued results: every item is met, not met or unknown, and carries what it was decided on.
 
-Missing data is never "not met". A rule "k of n" is met when k items are met, not met when even
-counting every unknown item as met could not reach k, and unknown otherwise.
+Missing data is never "not met". A rule "k of n" is met when k items are met, not met when even counting every
+unknown item as met could not reach k, and unknown otherwise. Results are structured (values, times, sources,
+the threshold applied, a reason code); presentation turns them into words.
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 
-from cds_service.facts.analytes import CATALOGUE, A
-from cds_service.facts.conditions import ClinicalContext, Finding, Underlying
+from cds_service.facts.analytes import A
+from cds_service.facts.conditions import ClinicalContext, Evidence
 from cds_service.facts.observations import Measurement, Measurements
-from cds_service.rules.dosing.calculator import format_amount
+from cds_service.facts.patient import AgeRange
+from cds_service.rules.mas.definitions import (
+    CriteriaSet,
+    Item,
+    LinearTerm,
+    Precondition,
+    ScoreItem,
+    Threshold,
+)
 
 
 class Status(Enum):
@@ -25,153 +33,128 @@ class Status(Enum):
     UNKNOWN = "unknown"
 
 
+class Reason(Enum):
+    """Why an item is unknown, or what else decided it (presentation words these)."""
+
+    NO_RESULT = "no-result"  # no usable result in the window
+    NOT_CODED = "not-coded"  # a clinical finding not coded in the record
+    UNREADABLE = "unreadable"  # no coded data can decide it (read the laboratory report)
+    NEVER_READ = "never-read"  # the record is not read for it (e.g. active arthritis)
+    DENOMINATOR_ZERO = "denominator-zero"  # a ratio with 0 below the line
+    FEW_VALUES = "few-values"  # a trend needs two values
+    INFANT_AGE_UNKNOWN = "infant-age-unknown"  # the value is between the infant and the standard threshold
+    ABOVE_ULN = "above-uln"  # met by the multiple of the reported upper reference limit
+    MISSING_TERM = "missing-term"  # a linear score with a missing laboratory term
+    UNREADABLE_RESULT = "unreadable-result"  # the newest result (or one in a maximum's window) cannot be read
+
+
 @dataclass(frozen=True)
-class CriterionResult:
-    key: str
-    label: str
+class ItemResult:
+    definition: Item | ScoreItem | LinearTerm
     status: Status
-    threshold: str
-    value: str | None = None  # canonical unit, e.g. "8450 ng/mL"
-    time: datetime | None = None
-    source: str | None = None  # e.g. "Observation/abc"
-    note: str | None = None
-    points: tuple[Decimal, Decimal] | None = None  # scores: (lowest, highest) possible contribution
-    score_term: bool = False  # a term of a linear score (shown as "term", not "met")
+    measurements: tuple[Measurement, ...] = ()  # the values the decision used, newest first
+    evidence: Evidence | None = None  # a coded finding
+    parts: tuple[ItemResult, ...] = ()  # groups, counts, points-if items
+    points: tuple[Decimal, Decimal] | None = None  # scores: lowest and highest possible contribution
+    value: Decimal | None = None  # a ratio, a trend's change (fraction), a linear term's contribution
+    threshold: Threshold | None = None  # the threshold applied (the infant one, when it applied)
+    reason: Reason | None = None
+
+    @property
+    def key(self) -> str:
+        return self.definition.key
+
+    @property
+    def label(self) -> str:
+        return self.definition.label
+
+
+@dataclass(frozen=True)
+class PreconditionResult:
+    definition: Precondition
+    status: Status
+    measurement: Measurement | None = None
+    evidence: Evidence | None = None
 
 
 @dataclass(frozen=True)
 class SetResult:
-    key: str
-    name: str
-    version: str
-    citation: str
-    applicable: bool
-    applicability: str
-    criteria: tuple[CriterionResult, ...]
-    outcome: Status
-    summary: str
-    validated: bool = True  # counts toward "MAS likely" (screening adjuncts do not)
-    score: tuple[Decimal, Decimal] | None = None
-    notes: tuple[str, ...] = ()
+    definition: CriteriaSet
+    population: tuple[PreconditionResult, ...]
+    applicability: Status  # all population preconditions together
+    criteria_outcome: Status  # the rule or score alone
+    outcome: Status  # after the population gate: met only when the population is met too
+    result: ItemResult | None  # the rule's item tree (rule sets)
+    items: tuple[ItemResult, ...]  # score items or terms (score sets)
+    score: tuple[Decimal, Decimal] | None
+    notes: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return self.definition.key
+
+    @property
+    def applicable(self) -> bool:
+        return self.applicability is not Status.NOT_MET
+
+    @property
+    def validated(self) -> bool:
+        return self.definition.validated
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """What the criteria read: latest values within the windows, and the clinical context."""
+    """What the criteria read: latest values within the windows, the clinical context and the patient's age."""
 
     measurements: Measurements
     context: ClinicalContext
     now: datetime
     lab_window: timedelta
     temperature_window: timedelta
-    age_days: int | None = None
+    age: AgeRange | None = None
+    age_days: tuple[int, int] | None = None  # youngest and oldest possible age in days (None: unknown)
+    trend_min_change: Decimal = Decimal("0.10")
 
     def lab(self, analyte: A) -> Measurement | None:
-        return self.measurements.latest(analyte, now=self.now, window=self.lab_window)
+        """The latest result in the lab window; None when there is none or the newest one cannot be read."""
+        return self.latest_of((analyte,))
+
+    def latest_of(self, analytes: Sequence[A]) -> Measurement | None:
+        measurement, unreadable_newer = self.latest_state(analytes)
+        return None if unreadable_newer else measurement
+
+    def latest_state(self, analytes: Sequence[A]) -> tuple[Measurement | None, bool]:
+        """The newest readable result of any of the analytes, and whether an unreadable one is newer still
+        (then the current value is unknown: an older value must not stand in for it)."""
+        found = [m for m in (self.measurements.latest(a, now=self.now, window=self.lab_window) for a in analytes) if m]
+        newest = max(found, key=lambda m: m.when) if found else None
+        unreadable = [
+            t
+            for t in (self.measurements.newest_unreadable(a, now=self.now, window=self.lab_window) for a in analytes)
+            if t is not None
+        ]
+        return newest, bool(unreadable) and (newest is None or max(unreadable) > newest.when)
 
     def max_temperature(self) -> Measurement | None:
+        return self.max_temperature_state()[0]
+
+    def max_temperature_state(self) -> tuple[Measurement | None, bool]:
+        """The highest readable temperature in its window, and whether an unreadable one in the window might be
+        higher (then only "at least this high" is known)."""
         values = self.measurements.within(A.TEMPERATURE, now=self.now, window=self.temperature_window)
-        return max(values, key=lambda m: m.value) if values else None
+        highest = max(values, key=lambda m: m.value) if values else None
+        uncertain = (
+            self.measurements.newest_unreadable(A.TEMPERATURE, now=self.now, window=self.temperature_window) is not None
+        )
+        return highest, uncertain
 
     def series(self, analyte: A) -> tuple[Measurement, ...]:
         return self.measurements.within(analyte, now=self.now, window=self.lab_window)
 
 
-Comparison = Callable[[Decimal, Decimal], bool]
-OPS: dict[str, Comparison] = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-SYMBOL = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
-
-
-def show(measurement: Measurement) -> str:
-    unit = CATALOGUE[measurement.analyte].display_unit
-    text = f"{format_amount(measurement.value)} {unit}".strip()
-    if measurement.preliminary:
-        text += " (preliminary)"
-    return text
-
-
-def lab_criterion(
-    key: str,
-    label: str,
-    measurement: Measurement | None,
-    op: str,
-    threshold: Decimal,
-    *,
-    shown_threshold: str | None = None,
-) -> CriterionResult:
-    unit = ""
-    if measurement is not None:
-        unit = CATALOGUE[measurement.analyte].display_unit
-    threshold_text = shown_threshold or f"{SYMBOL[op]} {format_amount(threshold)} {unit}".strip()
-    if measurement is None:
-        return CriterionResult(key, label, Status.UNKNOWN, threshold_text, note="no result in the window")
-    met = OPS[op](measurement.value, threshold)
-    return CriterionResult(
-        key,
-        label,
-        Status.MET if met else Status.NOT_MET,
-        threshold_text,
-        show(measurement),
-        measurement.when,
-        f"Observation/{measurement.observation_id}",
-        measurement.conversion_note,
-    )
-
-
-def finding_criterion(key: str, label: str, context: ClinicalContext, finding: Finding) -> CriterionResult:
-    evidence = context.findings.get(finding)
-    if evidence is None:
-        return CriterionResult(
-            key,
-            label,
-            Status.UNKNOWN,
-            "clinical finding",
-            note="not coded in the record: unknown (a clinician must assess)",
-        )
-    return CriterionResult(key, label, Status.MET, "clinical finding", evidence.text, source=evidence.resource)
-
-
-def any_of(key: str, label: str, parts: Sequence[CriterionResult], threshold: str) -> CriterionResult:
-    """An item met by any of its parts (e.g. 'ALT or AST > 120')."""
-    statuses = [p.status for p in parts]
-    if Status.MET in statuses:
-        status = Status.MET
-    elif Status.UNKNOWN in statuses:
-        status = Status.UNKNOWN
-    else:
-        status = Status.NOT_MET
-    shown = [p for p in parts if p.status is Status.MET] or [p for p in parts if p.value] or list(parts)
-    return CriterionResult(
-        key,
-        label,
-        status,
-        threshold,
-        "; ".join(f"{p.label} {p.value}" for p in shown if p.value) or None,
-        next((p.time for p in shown if p.time), None),
-        ", ".join(p.source for p in shown if p.source) or None,
-        "; ".join(p.note for p in parts if p.note and p.status is Status.UNKNOWN) or None,
-    )
-
-
-def k_of(key: str, label: str, parts: Sequence[CriterionResult], k: int, threshold: str) -> CriterionResult:
-    """An item met when at least k parts are met (e.g. bicytopenia: 2 of 3 lineages)."""
-    status = count_status(parts, k)
-    met = [p for p in parts if p.status is Status.MET]
-    return CriterionResult(
-        key,
-        label,
-        status,
-        threshold,
-        "; ".join(f"{p.label} {p.value}" for p in met) or None,
-        next((p.time for p in met if p.time), None),
-        ", ".join(p.source for p in met if p.source) or None,
-        f"{len(met)} met, {sum(p.status is Status.UNKNOWN for p in parts)} unknown",
-    )
-
-
-def count_status(parts: Sequence[CriterionResult], k: int) -> Status:
-    met = sum(p.status is Status.MET for p in parts)
-    unknown = sum(p.status is Status.UNKNOWN for p in parts)
+def count_status(statuses: Sequence[Status], k: int) -> Status:
+    met = sum(status is Status.MET for status in statuses)
+    unknown = sum(status is Status.UNKNOWN for status in statuses)
     if met >= k:
         return Status.MET
     if met + unknown < k:
@@ -180,31 +163,4 @@ def count_status(parts: Sequence[CriterionResult], k: int) -> Status:
 
 
 def all_of(statuses: Sequence[Status]) -> Status:
-    if all(s is Status.MET for s in statuses):
-        return Status.MET
-    if any(s is Status.NOT_MET for s in statuses):
-        return Status.NOT_MET
-    return Status.UNKNOWN
-
-
-def score_status(low: Decimal, high: Decimal, cutoff: Decimal) -> Status:
-    """A score known only as a range: met when even its lowest value reaches the cutoff."""
-    if low >= cutoff:
-        return Status.MET
-    if high < cutoff:
-        return Status.NOT_MET
-    return Status.UNKNOWN
-
-
-def stills_population(context: ClinicalContext) -> tuple[bool, str]:
-    """The sJIA / Still's disease sets (2016 criteria, MS score, ferritin/ESR): applicable, and why."""
-    applicable = context.has(Underlying.SJIA) or context.has(Underlying.AOSD)
-    return applicable, (
-        "known sJIA / Still's disease" if applicable else "no sJIA or Still's disease coded: not applicable"
-    )
-
-
-def tally(parts: Sequence[CriterionResult]) -> str:
-    met = sum(p.status is Status.MET for p in parts)
-    unknown = sum(p.status is Status.UNKNOWN for p in parts)
-    return f"{met} met, {unknown} unknown of {len(parts)}"
+    return count_status(statuses, len(statuses))

@@ -106,7 +106,7 @@ function drawCharts(series) {
     const path = data.points.map((p, i) => `${i ? "L" : "M"}${x(p.time).toFixed(1)},${y(p.value).toFixed(1)}`).join(" ");
     const dots = data.points.map((p) => `<circle cx="${x(p.time).toFixed(1)}" cy="${y(p.value).toFixed(1)}" r="3" fill="#36506b"><title>${escapeHtml(p.time)}: ${p.value}</title></circle>`).join("");
     block.innerHTML = `<div class="chart-title">${escapeHtml(title)}</div>`
-      + `<svg width="${width}" height="${height}" role="img" aria-label="${escapeHtml(data.name)}">`
+      + `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" class="sparkline" role="img" aria-label="${escapeHtml(title)}">`
       + `<line x1="${pad}" y1="${height - 12}" x2="${width - pad}" y2="${height - 12}" stroke="#d0d4da"/>`
       + `<path d="${path}" fill="none" stroke="#36506b" stroke-width="2"/>${dots}`
       + `<text x="2" y="${y(high) + 3}">${high}</text><text x="2" y="${y(low) + 3}">${low}</text></svg>`;
@@ -123,15 +123,54 @@ function draftOrder() {
   };
 }
 
-async function fire(hook) {
-  $("#call-status").textContent = `calling ${hook}…`;
+// The reason a draft order cannot be sent, or null. The API checks the same bounds (DraftOrder).
+function invalidOrderReason(order) {
+  const raw = $("#order-dose").value.trim();
+  if (raw === "") return "Enter a dose.";
+  if (!Number.isFinite(order.dose)) return `The dose "${raw}" is not a number.`;
+  if (order.dose <= 0) return "The dose must be greater than 0.";
+  if (order.dose > 100000) return "The dose must be at most 100,000.";
+  return null;
+}
+
+function clearCall() {
+  $("#cards").innerHTML = "";
   $("#outcome").textContent = "";
+  $("#order-error").textContent = "";
+  $("#order-note").textContent = "";
+  $("#order-form").classList.remove("updated");
+  $("#order-dose").removeAttribute("aria-invalid");
+}
+
+function showOrderError(reason) {
+  $("#order-error").textContent = reason;
+  $("#order-dose").setAttribute("aria-invalid", "true");
+  $("#call-status").textContent = "not sent: the draft order is invalid";
+}
+
+function apiReason(body) {
+  if (body && Array.isArray(body.issue)) return body.issue.map((i) => i.diagnostics).join("; ");
+  if (body && typeof body.detail === "string") return body.detail;
+  return "the sandbox API refused the request";
+}
+
+async function fire(hook) {
+  clearCall();
+  $("#call-status").textContent = `calling ${hook}…`;
   const spec = { patient: $("#patient-select").value, hook, prefetch: $("#send-prefetch").checked };
-  if (hook !== "patient-view") spec.order = draftOrder();
+  if (hook !== "patient-view") {
+    spec.order = draftOrder();
+    const reason = invalidOrderReason(spec.order);
+    if (reason) { showOrderError(reason); return; }
+  }
   const built = await getJson("/sandbox/api/requests", {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(spec),
   });
-  if (built.status !== 200) { $("#call-status").textContent = `could not build the request (${built.status})`; return; }
+  if (built.status !== 200) {
+    if (hook !== "patient-view") showOrderError(`The order was not sent: ${apiReason(built.body)}.`);
+    else $("#call-status").textContent = `could not build the request (HTTP ${built.status}): ${apiReason(built.body)}`;
+    return;
+  }
   const { service, request } = built.body;
   state.lastService = service;
   const started = performance.now();
@@ -166,7 +205,10 @@ function cardElement(card) {
   element.innerHTML = `<div><span class="indicator">${escapeHtml(card.indicator)}</span><span class="summary">${escapeHtml(card.summary)}</span></div>`
     + `<div class="source">${escapeHtml(card.source.label)}${escapeHtml(topic)}</div>`
     + (card.detail ? `<details class="detail-wrap" open><summary>Details</summary><div class="detail">${renderMarkdown(card.detail)}</div></details>` : "")
-    + (card.links ? `<div class="links">${card.links.map((l) => `<a href="${escapeHtml(l.url)}" target="_blank" rel="noopener noreferrer">${escapeHtml(l.label)}</a>`).join("")}</div>` : "");
+    + (card.links ? `<div class="links">${card.links.map((l, i) => linkHtml(l, i)).join("")}</div>` : "");
+  for (const anchor of element.querySelectorAll("a.smart-link")) {
+    anchor.addEventListener("click", (event) => { event.preventDefault(); launchSmart(card.links[Number(anchor.dataset.link)]); });
+  }
   if (card.suggestions) {
     const box = document.createElement("div");
     box.className = "suggestions";
@@ -190,6 +232,7 @@ function cardElement(card) {
     button.className = "override-card secondary";
     button.textContent = "Override";
     button.addEventListener("click", () => {
+      closeCard(element, "overridden");
       const reason = card.overrideReasons[Number(override.querySelector("select").value)];
       sendFeedback(card, { outcome: "overridden", overrideReason: { reason } }, `Overridden: ${reason.display}`);
     });
@@ -199,8 +242,60 @@ function cardElement(card) {
   return element;
 }
 
+function linkHtml(link, index) {
+  if (link.type === "smart") {
+    return `<a class="smart-link" data-link="${index}" href="${escapeHtml(link.url)}">${escapeHtml(link.label)} <span class="link-kind">(SMART app)</span></a>`;
+  }
+  return `<a href="${escapeHtml(link.url)}" target="_blank" rel="noopener noreferrer">${escapeHtml(link.label)}</a>`;
+}
+
+// The EHR's part of a SMART EHR launch: a launch context for the chosen patient at the sandbox's test
+// authorization server, then the app's launch URL with `iss` and `launch` (SMART App Launch 2.x).
+async function launchSmart(link) {
+  const patient = $("#patient-select").value;
+  const made = await getJson("/sandbox/api/launch", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ patient }),
+  });
+  if (made.status !== 200) { $("#outcome").textContent = `The app could not be launched: ${apiReason(made.body)}`; return; }
+  const url = new URL(link.url, window.location.origin);
+  url.searchParams.set("iss", made.body.iss);
+  url.searchParams.set("launch", made.body.launch);
+  const opened = window.open(url.href, "_blank");
+  if (!opened) window.location.assign(url.href);  // pop-ups blocked: open it here
+}
+
+// A card takes one outcome: after accept or override its controls are disabled.
+function closeCard(element, outcome) {
+  element.dataset.outcome = outcome;
+  for (const control of element.querySelectorAll(".suggestions button, .override button, .override select")) control.disabled = true;
+}
+
+// Accepting an anakinra MedicationRequest suggestion rewrites the draft order form, as an EHR would.
+function applyToDraft(resource) {
+  if (!resource || resource.resourceType !== "MedicationRequest") return false;
+  const dosage = (resource.dosageInstruction || [])[0];
+  const quantity = dosage && (dosage.doseAndRate || [])[0] && dosage.doseAndRate[0].doseQuantity;
+  const repeat = dosage && dosage.timing && dosage.timing.repeat;
+  if (!quantity || !["mg", "mL"].includes(quantity.code || quantity.unit) || !repeat || repeat.periodUnit !== "h") return false;
+  const every = String((repeat.period || 0) / (repeat.frequency || 1));
+  const interval = $("#order-interval");
+  if (![...interval.options].some((o) => o.value === every)) interval.add(new Option(`${every} h`, every));
+  $("#order-dose").value = quantity.value;
+  $("#order-unit").value = quantity.code || quantity.unit;
+  interval.value = every;
+  const route = (dosage.route && dosage.route.coding || []).map((c) => c.code);
+  if (route.includes("34206005")) $("#order-route").value = "subcutaneous";
+  if (route.includes("47625008")) $("#order-route").value = "intravenous";
+  const form = $("#order-form");
+  form.classList.add("updated");
+  $("#order-note").textContent = `Draft order updated from the accepted suggestion: ${quantity.value} ${quantity.code || quantity.unit} every ${every} h.`;
+  return true;
+}
+
 async function accept(card, suggestion, element) {
+  closeCard(element, "accepted");
   const resources = suggestion.actions.map((a) => ({ type: a.type, description: a.description, resource: a.resource }));
+  for (const action of suggestion.actions) if (action.type !== "delete") applyToDraft(action.resource);
   const shown = document.createElement("pre");
   shown.className = "resource accepted-resource";
   shown.textContent = JSON.stringify(resources, null, 2);

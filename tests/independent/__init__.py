@@ -1,0 +1,1 @@
+"""Independent reimplementation of the MAS criteria sets, written from the papers (see DECISIONS.md)."""
