@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint typecheck unit bench bench-instructions clean
+.PHONY: run test lint typecheck unit bench bench-instructions bench-population clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,7 @@ bench: $(STAMP)
 bench-instructions: $(STAMP)
 	command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
 	PYTHONPATH=. $(BIN)/python -m bench.run --instructions
+
+# Population screening benchmark (10 million Observations by default; writes the data under var/ once).
+bench-population: $(STAMP)
+	PYTHONPATH=. $(BIN)/python -m bench.population $(BENCH_ARGS)

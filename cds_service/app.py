@@ -244,12 +244,15 @@ def _mount_sandbox(
     from fastapi import Depends
 
     from cds_service.sandbox.api import build_sandbox_router
+    from cds_service.sandbox.bulk_export import build_bulk_router
     from cds_service.sandbox.fhir_server import build_fhir_router
     from cds_service.sandbox.smart_auth import sandbox_smart_auth
 
     # The test SMART authorization server first: its .well-known route sits under the FHIR base.
     auth = app.state.smart_auth = sandbox_smart_auth(app_client, clock=clock, fhir_base_path=SANDBOX_FHIR_PATH)
     app.include_router(auth.router(), include_in_schema=False)
+    # $export before the FHIR server: its /{type}/{id} route would otherwise take Patient/$export.
+    app.include_router(build_bulk_router(clock=clock), prefix=SANDBOX_FHIR_PATH, include_in_schema=False)
     app.include_router(
         build_fhir_router(clock=clock),
         prefix=SANDBOX_FHIR_PATH,

@@ -6,6 +6,7 @@
     cds-service fire PATIENT [--hook H] [--order ORDER] [--url URL] [--no-prefetch --fhir-server URL] [--brief]
     cds-service fire --case CASE
     cds-service check [--url URL]
+    cds-service screen SOURCE --out DIR [--as-of TIME | START..END --step 1d] [--engine local|dask]
 
 `fire` exits 0 when the cards match the fixture case's expectation (or, with no case, when the call
 answered 200), 1 when they do not, 2 on a usage, configuration or transport error. `check` fires every
@@ -31,6 +32,7 @@ from typing import Any, NoReturn, TextIO
 import httpx
 
 from cds_service.data_paths import data_dir
+from cds_service.population import cli as population_cli
 from cds_service.registry import Registry, load_registry
 from cds_service.sandbox.fixtures import FixtureCase, build_request, load_cases, load_order, load_patients
 from cds_service.settings import Settings
@@ -314,6 +316,7 @@ def parser() -> argparse.ArgumentParser:
     fire.add_argument("--brief", action="store_true", help="summaries and suggestion labels only")
     check = commands.add_parser("check", help="fire every fixture case and compare with its expected cards")
     check.add_argument("--url", help="a running service (default: in-process)")
+    population_cli.add_parser(commands)
     return root
 
 
@@ -339,6 +342,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         return command_fixtures(out)
     if args.command == "serve":
         return command_serve(args)
+    if args.command == "screen":
+        return population_cli.command_screen(args, out)
     return command_fhir_server(args)
 
 

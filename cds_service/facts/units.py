@@ -42,6 +42,11 @@ def normalise(analyte: Analyte, quantity: Quantity) -> Normalised:
     return Normalised(value, conversion.note)
 
 
+def conversion_for(analyte: Analyte, quantity: Quantity) -> Conversion:
+    """The conversion `normalise` applies to this quantity's unit (UnitError: the unit is not accepted)."""
+    return _conversion(analyte, quantity)
+
+
 def _conversion(analyte: Analyte, quantity: Quantity) -> Conversion:
     # A prefetch repeats the same few units thousands of times: resolve each spelling once.
     key = (analyte.key, quantity.system, quantity.code, quantity.unit)
