@@ -6,6 +6,7 @@ import contextlib
 import faulthandler
 import gc
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from cds_service.observability.logging import configure_logging
 from cds_service.observability.metrics import Metrics, StatusCounter
 from cds_service.registry import Registry, load_registry
 from cds_service.rulepack import RulePack, RulePackError
-from cds_service.rulepack.selection import pack_for
+from cds_service.rulepack.selection import pack_for, retired_settings
 from cds_service.security.mode import check_startup
 from cds_service.security.replay import MemoryReplayStore, ReplayStore
 from cds_service.settings import Settings, load_settings
@@ -172,6 +173,9 @@ def _build_app(
 
 
 def _rule_pack(settings: Settings) -> RulePack:
+    retired = retired_settings(os.environ)
+    if retired is not None:
+        raise StartupError(retired)
     try:
         return pack_for(settings)
     except RulePackError as error:

@@ -171,3 +171,39 @@ def test_stale_weight_still_checks_absolute_caps() -> None:
     stale = calculate_protocol_dose(weight=kg("60", ago=timedelta(days=40)), patient=aged(40), now=NOW, rules=RULES)
     assert isinstance(stale, DoseNotCalculated)
     assert "over-per-dose-cap" in codes(check(anakinra_order(150, every_hours=6), stale))
+
+
+SUBCUTANEOUS_AS_EHRS_WRITE_IT = [
+    {"text": "SubQ"},  # issue #10: was read as "not subcutaneous" and drew a route warning
+    {"text": "subcut"},
+    {"text": "SC"},
+    {"text": "s.c."},
+    {"text": "Subcutaneous"},
+    {"coding": [{"code": "SubQ"}]},  # a bare code without a system is read as its spelling
+    {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration", "code": "SQ"}]},
+    {"coding": [{"system": "http://snomed.info/sct", "code": "34206005"}]},
+]
+
+
+@pytest.mark.parametrize("route", SUBCUTANEOUS_AS_EHRS_WRITE_IT, ids=lambda r: str(r.get("text") or r["coding"][0]))
+def test_every_written_form_of_subcutaneous_is_subcutaneous(route: dict[str, Any]) -> None:
+    order = anakinra_order(100, every_hours=12)
+    order["dosageInstruction"][0]["route"] = route
+    result = check(order, protocol("40", 12))
+    assert result.drafted.subcutaneous is True
+    assert "not-subcutaneous" not in codes(result)
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        {"text": "IV"},
+        {"text": "subconjunctival"},
+        {"coding": [{"system": "http://snomed.info/sct", "code": "47625008"}]},
+    ],
+    ids=["IV", "subconjunctival", "snomed-intravenous"],
+)
+def test_other_routes_draw_the_route_note(route: dict[str, Any]) -> None:
+    order = anakinra_order(100, every_hours=12)
+    order["dosageInstruction"][0]["route"] = route
+    assert "not-subcutaneous" in codes(check(order, protocol("40", 12)))

@@ -81,10 +81,6 @@ class RulePack:
     def label(self) -> str:
         return f"{self.id}@{self.version}"
 
-    @property
-    def short_hash(self) -> str:
-        return self.sha256[:16]
-
     def identity(self) -> dict[str, str]:
         """What the audit and the discovery entries record, so any card can be replayed with its pack."""
         identity = {"id": self.id, "version": self.version, "sha256": self.sha256}
@@ -94,6 +90,8 @@ class RulePack:
 
     def rule_versions(self) -> dict[str, str]:
         versions = {f"set:{s.key}": s.version for s in self.sets}
-        versions["rule-pack"] = f"{self.label}+sha256:{self.short_hash}"
+        versions["rule-pack"] = f"{self.label}+sha256:{self.sha256}"  # the full hash: replay needs this exact pack
+        if self.site:
+            versions["rule-pack-site"] = self.site
         versions["anakinra-protocol"] = self.protocol.version
         return versions
