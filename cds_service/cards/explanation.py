@@ -88,10 +88,10 @@ def explain(evaluation: MasEvaluation, *, timezone: tzinfo, timezone_name: str) 
                 "thresholds": [
                     {
                         "value": float(limit.canonical),
-                        "label": f"{definition.short_name} {wording.threshold(limit)}",
+                        "label": f"{definition.short_name}: {wording.chart_threshold(limit, catalogue[analyte])}",
                         "set": definition.key,
                     }
-                    for definition, limit in chart_thresholds(pack.sets, analyte)
+                    for definition, limit in chart_thresholds(_not_excluded(assessment), analyte)
                 ],
             }
             for analyte in CHARTED
@@ -103,6 +103,12 @@ def explain(evaluation: MasEvaluation, *, timezone: tzinfo, timezone_name: str) 
         ],
         "dose": _dose(evaluation),
     }
+
+
+def _not_excluded(assessment: MasAssessment) -> tuple[CriteriaSet, ...]:
+    """The sets that apply to this patient or may (their population is met or unknown): a chart shows no line of a
+    set that cannot apply (the sJIA criteria for an adult with sepsis)."""
+    return tuple(r.definition for r in assessment.sets if r.applicability is not Status.NOT_MET)
 
 
 def chart_thresholds(sets: tuple[CriteriaSet, ...], analyte: A) -> list[tuple[CriteriaSet, Threshold]]:
@@ -130,11 +136,11 @@ def _thresholds(definition: CriteriaSet, analyte: A) -> list[Threshold]:
             elif isinstance(score_item, CountScoreItem):
                 stack.extend(score_item.items)
             elif isinstance(score_item, BandsScoreItem) and score_item.analyte is analyte:
+                # Each band's lower edge: where the points change, read upwards ("≥ 2,000", "> 6,000").
                 for band in score_item.bands:
-                    for bound in (band.low, band.high):
-                        if bound is not None:
-                            op: Op = ">=" if bound.inclusive else "<"
-                            limits.append(Threshold(op, bound.value, score_item.unit, bound.canonical))
+                    if band.low is not None:
+                        op: Op = ">=" if band.low.inclusive else ">"
+                        limits.append(Threshold(op, band.low.value, score_item.unit, band.low.canonical))
     while stack:
         item = stack.pop()
         if isinstance(item, Group):

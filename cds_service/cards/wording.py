@@ -103,6 +103,15 @@ def threshold(limit: Threshold, analyte: Analyte | None = None) -> str:
     return f"{stated} ({quantity(limit.canonical, analyte.unit)})"
 
 
+def chart_threshold(limit: Threshold, analyte: Analyte) -> str:
+    """On a chart drawn in the analyte's unit: the line's value in that unit first, then the source's statement when
+    its unit differs (e.g. "< 150 mg/dL (< 1.5 g/L as published)")."""
+    drawn = f"{SYMBOL[limit.op]} {quantity(limit.canonical, analyte.unit)}"
+    if limit.canonical == limit.value:  # the same number (ug/L and ng/mL, [IU]/L and U/L): nothing to add
+        return drawn
+    return f"{drawn} ({SYMBOL[limit.op]} {quantity(limit.value, limit.unit)} as published)"
+
+
 def local(moment: datetime, zone: tzinfo) -> str:
     """A time as a clinician reads it at the bedside: "27 Nov 14:05" in the deployment's zone."""
     return moment.astimezone(zone).strftime("%d %b %H:%M").lstrip("0")
