@@ -96,6 +96,7 @@ ANALYTES: dict[str, tuple[str, list[tuple[str, float, float]]]] = {
     "triglycerides": ("2571-8", [("mg/dL", 40, 500), ("mmol/L", 0.4, 6)]),
     "fibrinogen": ("3255-7", [("mg/dL", 50, 500), ("g/L", 0.5, 5)]),
     "ast": ("1920-8", [("U/L", 5, 400)]),
+    "alt": ("1742-6", [("U/L", 5, 400)]),
     "hemoglobin": ("718-7", [("g/dL", 6, 16), ("g/L", 60, 160)]),
     "wbc": ("6690-2", [("10*9/L", 1, 15), ("10*3/uL", 1, 15)]),
     "platelets": ("777-3", [("10*9/L", 20, 400), ("/uL", 20000, 400000)]),
@@ -114,7 +115,7 @@ def observation(draw: st.DrawFn, number: int) -> dict[str, Any]:
     value = draw(st.decimals(min_value=Decimal(str(low)), max_value=Decimal(str(high)), places=2))
     hours = draw(st.floats(min_value=-0.5, max_value=100))
     when = (FIXED_NOW - timedelta(hours=hours)).astimezone(UTC).isoformat()
-    return {
+    found: dict[str, Any] = {
         "resourceType": "Observation",
         "id": f"o{number}",
         "status": draw(st.sampled_from(["final", "final", "preliminary", "amended", "cancelled"])),
@@ -123,6 +124,10 @@ def observation(draw: st.DrawFn, number: int) -> dict[str, Any]:
         "effectiveDateTime": when,
         "valueQuantity": {"value": float(value), "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
     }
+    if draw(st.booleans()):  # a reported upper limit: the trial's "> 2 × upper limit" reads it
+        upper = draw(st.decimals(min_value=Decimal(str(low)), max_value=Decimal(str(high)), places=1))
+        found["referenceRange"] = [{"high": {"value": float(upper), "unit": unit}}]
+    return found
 
 
 @st.composite
@@ -162,8 +167,9 @@ def test_the_fast_look_never_passes_over_a_value_the_exact_reading_counts(
     analyte = check.analyte(orjson.dumps(item["code"]))
     assert analyte is not None
     if exact is not None:
+        ranged = "referenceRange" in item
         assert not check.clearly_normal(
-            analyte, quantity["value"], quantity["system"], quantity["code"], quantity["unit"]
+            analyte, quantity["value"], quantity["system"], quantity["code"], quantity["unit"], ranged=ranged
         )
 
 
@@ -277,9 +283,9 @@ def test_an_hscore_card_at_the_cutoff_without_high_ferritin_is_a_candidate() -> 
 
 
 def test_a_patient_with_only_normal_results_is_not_a_candidate() -> None:
-    """The filter filters: ferritin 100 ng/mL, platelets 250 ×10⁹/L, 37.0 °C, fibrinogen 350 mg/dL move no
-    rule of the pack. AST is kept whatever its value (the trial's "> 2 × upper limit" reads the report's own
-    limit), and still cannot make a card on its own."""
+    """The filter filters: ferritin 100 ng/mL, platelets 250 ×10⁹/L, 37.0 °C, fibrinogen 350 mg/dL, AST 20 U/L
+    move no rule of the pack. An AST reported with a reference range is kept whatever its value (the trial's
+    "> 2 × upper limit" reads the report's own limit), and still cannot make a card on its own."""
     values = {"ferritin": 100, "platelets": 250, "temperature": 37.0, "fibrinogen": 350, "ast": 20}
     lines = [
         orjson.dumps(
@@ -295,8 +301,13 @@ def test_a_patient_with_only_normal_results_is_not_a_candidate() -> None:
         )
         for i, (name, value) in enumerate(values.items())
     ]
-    assert [event.analyte.value for event in _events(PREFILTER, lines)] == ["ast"]
-    assert not PREFILTER.is_candidate(_events(PREFILTER, lines), FIXED_NOW)
+    assert _events(PREFILTER, lines) == []
+    assert not PREFILTER.is_candidate([], FIXED_NOW)
+    ast = orjson.loads(lines[-1])
+    ast["referenceRange"] = [{"high": {"value": 40, "unit": "U/L"}}]
+    ranged = _events(PREFILTER, [orjson.dumps(ast)])
+    assert [(event.analyte.value, event.ranged) for event in ranged] == [("ast", True)]
+    assert not PREFILTER.is_candidate(ranged, FIXED_NOW)
 
 
 def test_the_warning_ferritin_edge_comes_from_the_pack() -> None:

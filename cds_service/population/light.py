@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from cds_service.fhir.model import CodeableConcept, Condition, Period, Quantity, Reference
+from cds_service.fhir.model import CodeableConcept, Condition, Period, Quantity, Reference, ReferenceRange
 
 
 class _Light(msgspec.Struct, frozen=True, tag_field="resourceType"):
@@ -28,6 +28,7 @@ class LightObservation(_Light, tag="Observation", frozen=True):
     issued: str | None = None
     valueQuantity: Quantity | None = None  # noqa: N815
     dataAbsentReason: CodeableConcept | None = None  # noqa: N815
+    referenceRange: tuple[ReferenceRange, ...] = ()  # noqa: N815 (an "× upper limit" criterion reads it)
 
 
 class LightPatient(_Light, tag="Patient", frozen=True):
@@ -62,6 +63,7 @@ class FastObservation(msgspec.Struct, frozen=True, tag="Observation", tag_field=
     subject: FastReference | None = None
     valueQuantity: FastQuantity | None = None  # noqa: N815
     dataAbsentReason: msgspec.Raw = msgspec.Raw()  # noqa: N815
+    referenceRange: msgspec.Raw = msgspec.Raw()  # noqa: N815 (only whether there is one)
 
 
 class FastOther(msgspec.Struct, frozen=True, gc=False):

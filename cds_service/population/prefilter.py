@@ -12,7 +12,7 @@ checks it against the rules themselves, with the product's pack and with altered
   applicable validated or adjunct set over every value of the look-back window (the longer of the lab and
   temperature windows), whichever value the rules would take as "the" value:
   - a lab item could be met when any value meets its threshold (or the infants' threshold; with an "× upper
-    reference limit" alternative, any value at all);
+    reference limit" alternative, any value reported with a reference range: its limit is the report's);
   - a trend or ratio item could be met when its analytes have values at all;
   - "k of n" could be met when at least k items could be;
   - a points score could reach its cutoff when the sum of each item's most points from any value (or its
@@ -73,6 +73,7 @@ class Event:
     value: Decimal
     earliest: float | None  # POSIX seconds; None: the time could not be read (counts for every window)
     latest: float | None
+    ranged: bool = False  # reported with a reference range (an "× upper limit" item may read it)
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,10 @@ class Relevance:
     up: Edge | None = None
     down: Edge | None = None
     every_value: bool = False
+    ranged_value: bool = False  # any value with a reference range (an "× upper limit" item)
 
-    def matters(self, value: Decimal) -> bool:
-        if self.every_value:
+    def matters(self, value: Decimal, *, ranged: bool = False) -> bool:
+        if self.every_value or (ranged and self.ranged_value):
             return True
         up, down = self.up, self.down
         if up is not None and (value > up.value or (value == up.value and up.inclusive)):
@@ -104,6 +106,7 @@ class Relevance:
             up=_lower_edge(self.up, other.up),
             down=_higher_edge(self.down, other.down),
             every_value=self.every_value or other.every_value,
+            ranged_value=self.ranged_value or other.ranged_value,
         )
 
 
@@ -129,6 +132,8 @@ class Prefilter:
                 for score_item in definition.score.items:
                     _note_score_item(relevance, score_item)
         self.relevance: Mapping[A, Relevance] = relevance
+        # Most patients have no value that matters: their answer is the same for all of them.
+        self.without_values = self.everyone or any(_set_possible(s, Values({}, set())) for s in self.sets)
 
     # --- per resource -----------------------------------------------------------------------------------------
 
@@ -155,10 +160,11 @@ class Prefilter:
             value = normalise(self.catalogue[analyte], quantity).value
         except UnitError:
             return None  # unknown unit, censored or implausible: the facts layer does not use it either
-        if not relevance.matters(value):
+        ranged = any(r.high is not None for r in observation.referenceRange)
+        if not relevance.matters(value, ranged=ranged):
             return None
         earliest, latest = _times(observation)
-        return Event(analyte, value, earliest, latest)
+        return Event(analyte, value, earliest, latest, ranged)
 
     def condition_makes_candidate(self, condition: Condition) -> bool:
         """Any coded underlying disease or finding (status ignored: conservative)."""
@@ -175,6 +181,7 @@ class Prefilter:
         newest = moment + self.future.total_seconds()
         oldest = moment - self.window.total_seconds()
         values: dict[A, list[Decimal]] = {}
+        ranged: set[A] = set()
         for event in events:
             if (
                 event.earliest is not None
@@ -183,9 +190,13 @@ class Prefilter:
             ):
                 continue
             values.setdefault(event.analyte, []).append(event.value)
+            if event.ranged:
+                ranged.add(event.analyte)
+        if not values:
+            return self.without_values
         if any(_meets(v, self.warning_ferritin) for v in values.get(A.FERRITIN, ())):
             return True
-        return any(_set_possible(definition, values) for definition in self.sets)
+        return any(_set_possible(definition, Values(values, ranged)) for definition in self.sets)
 
     def fast_check(self) -> FastCheck:
         return FastCheck(self)
@@ -207,7 +218,7 @@ def _note_item(relevance: dict[A, Relevance], item: Item) -> None:
     if isinstance(item, LabItem):
         for analyte in item.analytes:
             if item.uln_multiple is not None:
-                _note(relevance, analyte, Relevance(every_value=True))  # the limit is the report's, not ours
+                _note(relevance, analyte, Relevance(ranged_value=True))  # the limit is the report's, not ours
             _note_threshold(relevance, analyte, item.threshold)
             if item.infants is not None:
                 _note_threshold(relevance, analyte, item.infants.threshold)
@@ -275,6 +286,30 @@ def _unbounded(score: Score) -> bool:
 # --- could a set be met, optimistically (per patient and time) ----------------------------------------------------
 
 
+class Values:
+    """The values that matter in the window, per analyte, their extremes, and the analytes with a value reported
+    with a range."""
+
+    __slots__ = ("by_analyte", "highest", "lowest", "ranged")
+
+    def __init__(self, by_analyte: Mapping[A, Sequence[Decimal]], ranged: set[A]) -> None:
+        self.by_analyte = by_analyte
+        self.ranged = ranged
+        self.highest = {analyte: max(found) for analyte, found in by_analyte.items()}
+        self.lowest = {analyte: min(found) for analyte, found in by_analyte.items()}
+
+    def get(self, analyte: A) -> Sequence[Decimal]:
+        return self.by_analyte.get(analyte, ())
+
+    def could_meet(self, analyte: A, threshold: Threshold) -> bool:
+        """Does any value meet it? An upward threshold is met by some value iff by the highest, and downward by
+        the lowest."""
+        if analyte not in self.highest:
+            return False
+        upward = threshold.op in (">", ">=")
+        return _meets(self.highest[analyte] if upward else self.lowest[analyte], threshold)
+
+
 def _meets(value: Decimal, threshold: Threshold) -> bool:
     op, limit = threshold.op, threshold.canonical
     if op == ">":
@@ -286,7 +321,7 @@ def _meets(value: Decimal, threshold: Threshold) -> bool:
     return value <= limit
 
 
-def _set_possible(definition: CriteriaSet, values: Mapping[A, Sequence[Decimal]]) -> bool:
+def _set_possible(definition: CriteriaSet, values: Values) -> bool:
     if definition.rule is not None and not _item_possible(definition.rule, values):
         return False
     if definition.score is not None:
@@ -296,28 +331,38 @@ def _set_possible(definition: CriteriaSet, values: Mapping[A, Sequence[Decimal]]
     return True
 
 
-def _item_possible(item: Item, values: Mapping[A, Sequence[Decimal]]) -> bool:
+def _item_possible(item: Item, values: Values) -> bool:
     if isinstance(item, LabItem):
-        found = [v for analyte in item.analytes for v in values.get(analyte, ())]
-        if item.uln_multiple is not None and found:
+        if item.uln_multiple is not None and any(analyte in values.ranged for analyte in item.analytes):
             return True
-        thresholds = [item.threshold] + ([item.infants.threshold] if item.infants is not None else [])
-        return any(_meets(v, t) for v in found for t in thresholds)
+        infants = item.infants
+        return any(
+            values.could_meet(analyte, item.threshold)
+            or (infants is not None and values.could_meet(analyte, infants.threshold))
+            for analyte in item.analytes
+        )
     if isinstance(item, FindingItem | UnreadableItem):
         return False  # no coded finding (else the patient is a candidate anyway); unreadable items never meet
     if isinstance(item, TrendItem):
-        return len(values.get(item.analyte, ())) >= 2
+        return len(values.get(item.analyte)) >= 2
     if isinstance(item, RatioItem):
         return bool(values.get(item.numerator)) and bool(values.get(item.denominator))
-    return sum(_item_possible(part, values) for part in item.items) >= item.k
+    need, left = item.k, len(item.items)
+    for part in item.items:  # stops as soon as k are possible, or too few are left to reach k
+        if need <= 0 or left < need:
+            break
+        left -= 1
+        if _item_possible(part, values):
+            need -= 1
+    return need <= 0
 
 
-def _most_points(item: object, values: Mapping[A, Sequence[Decimal]]) -> Decimal:
+def _most_points(item: object, values: Values) -> Decimal:
     """The most this item could add to the score's lowest possible value."""
     if isinstance(item, BandsScoreItem):
         points = [band.points for band in item.bands]
         best = min(points)  # no value: the item is unknown and the lowest value takes its fewest points
-        for value in values.get(item.analyte, ()):
+        for value in values.get(item.analyte):
             band = next((b for b in item.bands if b.contains(value)), None)
             best = max(best, band.points if band is not None else max(points))
         return best
@@ -367,7 +412,7 @@ class FastCheck:
         self._prefilter = prefilter
         self._analytes: dict[bytes, A | None] = {}
         self._limits: dict[tuple[A, str | None, str | None, str | None], Limits] = {}
-        self._raw_limits: dict[tuple[bytes, str | None, str | None, str | None], Limits] = {}
+        self._raw_limits: dict[tuple[bytes, str | None, str | None, str | None], tuple[Limits, bool]] = {}
         self._decoder = msgspec.json.Decoder(CodeableConcept)
 
     def analyte(self, raw_code: bytes) -> A | None:
@@ -382,26 +427,42 @@ class FastCheck:
             self._analytes[raw_code] = analyte
         return analyte
 
-    def clearly_normal_raw(self, raw_code: bytes, quantity: FastQuantity) -> bool:
-        """clearly_normal for a raw code: True also when the code is no analyte the rules read."""
+    def clearly_normal_raw(self, raw_code: bytes, quantity: FastQuantity, *, ranged: bool = False) -> bool:
+        """clearly_normal for a raw code: True also when the code is no analyte the rules read. `ranged`: the
+        result carries a reference range (then an analyte with an "× upper limit" item is read exactly)."""
         key = (raw_code, quantity.system, quantity.code, quantity.unit)
-        limits = self._raw_limits.get(key)
-        if limits is None:
+        found = self._raw_limits.get(key)
+        if found is None:
             analyte = self.analyte(raw_code)
             if analyte is None or analyte not in self._prefilter.relevance:
-                limits = IGNORED
+                found = (IGNORED, False)
             else:
                 limits = self._received_limits(analyte, quantity.system, quantity.code, quantity.unit)
+                found = (limits, self._prefilter.relevance[analyte].ranged_value)
             if len(self._raw_limits) < _CACHE_MAX:
-                self._raw_limits[key] = limits
+                self._raw_limits[key] = found
+        limits, range_matters = found
         if limits is IGNORED:
             return True
+        if ranged and range_matters:
+            return False
         value = quantity.value
         if value is None:
             return True
         return _inside(value, limits)
 
-    def clearly_normal(self, analyte: A, value: float, system: str | None, code: str | None, unit: str | None) -> bool:
+    def clearly_normal(
+        self,
+        analyte: A,
+        value: float,
+        system: str | None,
+        code: str | None,
+        unit: str | None,
+        *,
+        ranged: bool = False,
+    ) -> bool:
+        if ranged and self._prefilter.relevance[analyte].ranged_value:
+            return False
         key = (analyte, system, code, unit)
         limits = self._limits.get(key)
         if limits is None:

@@ -123,7 +123,8 @@ def _scan_observations(
         quantity = observation.valueQuantity
         if quantity is None or quantity.value is None or quantity.comparator is not None:
             continue
-        if check.clearly_normal_raw(bytes(observation.code), quantity):
+        ranged = bool(observation.referenceRange) and bytes(observation.referenceRange) != b"null"
+        if check.clearly_normal_raw(bytes(observation.code), quantity, ranged=ranged):
             continue
         absent = observation.dataAbsentReason
         if absent and bytes(absent) != b"null":
