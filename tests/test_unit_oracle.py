@@ -9,12 +9,15 @@ independent value (tests/unit_oracle.py MOLAR_MASSES, each with its source).
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import cds_service
 from cds_service.facts.analytes import Analyte, Conversion
 from cds_service.rulepack import default_pack
 from tests.unit_oracle import (
@@ -191,3 +194,14 @@ def test_every_independent_molar_mass_is_used() -> None:
     """A reference for an analyte whose molar conversion left the pack would only pretend to check something."""
     used = {key for key, _ in stated_molar_masses()}
     assert set(MOLAR_MASSES) == used
+
+
+def test_the_service_never_imports_pint() -> None:
+    """pint is the tests' oracle (a dev extra); the service converts only with the pack's own factors."""
+    package = Path(cds_service.__file__).parent
+    importing = [
+        str(path.relative_to(package))
+        for path in sorted(package.rglob("*.py"))
+        if re.search(r"^\s*(import|from)\s+pint\b", path.read_text(encoding="utf-8"), re.MULTILINE)
+    ]
+    assert importing == []
