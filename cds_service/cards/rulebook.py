@@ -132,8 +132,8 @@ class _Book:
         ferritin = self.catalogue[A.FERRITIN]
         self.block("## How the decision is made")
         self.block(
-            f"- **Critical — MAS likely.** {decision.critical}",
-            f"- **Warning — MAS not excluded.** {decision.warning}",
+            f"- **Critical card.** {decision.critical}",
+            f"- **Warning card.** {decision.warning}",
             f"{INDENT}- Warning ferritin: latest {ferritin.name} in the last {self.lab_hours} h "
             f"{self.compared(decision.warning_ferritin, (ferritin,))}.",
             f"{INDENT}- Source: {decision.warning_ferritin_citation}",
