@@ -7,11 +7,14 @@
     cds-service fire --case CASE
     cds-service check [--url URL]
     cds-service screen SOURCE --out DIR [--as-of TIME | START..END --step 1d] [--engine local|dask]
+    cds-service rules [--format markdown|json] [--out FILE] [--schema]
 
 `fire` exits 0 when the cards match the fixture case's expectation (or, with no case, when the call
 answered 200), 1 when they do not, 2 on a usage, configuration or transport error. `check` fires every
-case. Errors are one line on stderr, never a traceback; cards and results go to stdout, and the
-in-process service logs only errors, so the output is not interleaved with JSON log lines.
+case. `rules` prints the rule book of the rule pack the settings select (CDS_RULE_PACK_DIR,
+CDS_RULE_PACK_OVERRIDES), so a site reads its own overrides. Errors are one line on stderr, never a
+traceback; cards and results go to stdout, and the in-process service logs only errors, so the output is
+not interleaved with JSON log lines.
 """
 
 from __future__ import annotations
@@ -255,6 +258,56 @@ def command_fixtures(out: TextIO) -> int:
     return 0
 
 
+def command_rules(args: argparse.Namespace, out: TextIO) -> int:
+    # Imported here: the other commands need neither the pack loader nor the rule book.
+    from cds_service.cards.rulebook import render_json, render_markdown
+    from cds_service.rulepack.loader import RulePackError
+    from cds_service.rulepack.selection import pack_for
+
+    if args.schema:
+        text = _pack_schema()
+    else:
+        try:
+            settings = Settings()
+        except SETTINGS_ERRORS as error:
+            raise CliError(describe(error)) from error
+        try:
+            pack = pack_for(settings)
+        except RulePackError as error:
+            # A YAML error spans several lines; the message stays one line.
+            raise CliError(f"rule pack refused: {' '.join(str(error).split())}") from error
+        text = render_json(pack) if args.format == "json" else render_markdown(pack)
+    if args.out is None:
+        out.write(text)
+        return 0
+    try:
+        args.out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise CliError(f"cannot write {args.out}: {error.strerror or error}") from error
+    out.write(f"wrote {args.out}\n")
+    return 0
+
+
+def _pack_schema() -> str:
+    """The rule pack's file formats as JSON Schema (for reviewers and site tooling)."""
+    from pydantic import BaseModel
+
+    from cds_service.rulepack import schema
+
+    models: dict[str, type[BaseModel]] = {
+        "pack.yaml": schema.PackManifest,
+        "analytes.yaml": schema.AnalyteFile,
+        "conditions.yaml": schema.ConditionsFile,
+        "dosing.yaml": schema.DosingFile,
+        "workup.yaml": schema.WorkupFile,
+        "valuesets/<id>.yaml": schema.ValueSetSpec,
+        "criteria/<key>.yaml": schema.CriteriaSetSpec,
+        "site overrides (CDS_RULE_PACK_OVERRIDES)": schema.SiteOverrides,
+    }
+    document = {name: model.model_json_schema(by_alias=True) for name, model in models.items()}
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
 def command_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -317,6 +370,12 @@ def parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="fire every fixture case and compare with its expected cards")
     check.add_argument("--url", help="a running service (default: in-process)")
     population_cli.add_parser(commands)
+    rules = commands.add_parser(
+        "rules", help="print the rule book of the rule pack in force (the document the CDS committee signs off)"
+    )
+    rules.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    rules.add_argument("--out", type=Path, help="write the book to this file (default: stdout)")
+    rules.add_argument("--schema", action="store_true", help="print the pack's file formats as JSON Schema instead")
     return root
 
 
@@ -332,6 +391,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.command == "rules":  # needs the rule pack only, no fixtures
+        return command_rules(args, out)
     if args.command != "serve" and not (data_dir("fixtures") / "cases.json").is_file():
         raise CliError(f"no fixtures at {data_dir('fixtures')}: run from a checkout or from the installed wheel")
     if args.command == "fire":

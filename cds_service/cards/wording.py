@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
 
 from cds_service.facts.analytes import Analyte
 from cds_service.facts.observations import Measurement
@@ -75,6 +75,23 @@ def number(value: Decimal) -> str:
 def exact(value: Decimal) -> str:
     """A stated constant (a coefficient, a factor) exactly as written: no rounding at all."""
     return f"{value.normalize():f}".replace("-", "−")
+
+
+def as_written(value: Decimal) -> str:
+    """A stated value with the digits its source wrote ("3.0" stays 3.0; 100000 reads 100,000), a true minus sign."""
+    return f"{value:,f}".replace("-", "−")
+
+
+def precise(value: Decimal) -> str:
+    """A converted value in full when its decimal ends within 6 places; otherwise cut after 3 decimals and marked
+    "…" (101 °F is 38.333… °C): the rule book never shows a silently rounded number."""
+    shown = value.normalize()
+    if shown == shown.to_integral_value():
+        return f"{shown.quantize(Decimal(1)):,f}".replace("-", "−")
+    exponent = shown.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -6:
+        return f"{shown:,f}".replace("-", "−")
+    return f"{value.quantize(Decimal('0.001'), rounding=ROUND_DOWN):,f}…".replace("-", "−")
 
 
 def percent(fraction: Decimal) -> str:

@@ -51,6 +51,8 @@ class Conversion:
     divisor: Decimal = Decimal(1)
     shift: Decimal = Decimal(0)
     note: str | None = None  # shown with the value whenever this conversion was used
+    basis: str | None = None  # where the factor comes from (the rule book shows it)
+    molar_mass: Decimal | None = None  # g/mol, documents a molar conversion (the rule book shows it)
 
     def apply(self, value: Decimal) -> Decimal:
         return (value + self.shift) * self.factor / self.divisor
@@ -71,6 +73,7 @@ class Analyte:
     plausible: tuple[Decimal, Decimal]
     unitless_ok: bool = False
     aliases: Mapping[str, str] = field(default_factory=dict)  # non-UCUM spelling -> UCUM code
+    valueset: str | None = None  # id of the pack value set its codes come from (the rule book names it)
 
     def to_canonical(self, value: Decimal, unit: str) -> Decimal:
         """A value in one of this analyte's accepted units, in the canonical unit (KeyError: unit not accepted)."""

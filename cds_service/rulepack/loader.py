@@ -254,11 +254,13 @@ def _catalogue(file: s.AnalyteFile, valueset: Callable[[str, str], ValueSet]) ->
             unit=spec.unit,
             display_unit=spec.display_unit,
             conversions={
-                unit: Conversion(c.factor, c.divisor, c.shift, c.note) for unit, c in spec.conversions.items()
+                unit: Conversion(c.factor, c.divisor, c.shift, c.note, c.basis, c.molar_mass)
+                for unit, c in spec.conversions.items()
             },
             plausible=spec.plausible,
             unitless_ok=spec.unitless_ok,
             aliases=dict(spec.aliases),
+            valueset=spec.valueset,
         )
     missing = set(A) - set(analytes)
     if missing:
@@ -330,8 +332,16 @@ def _dosing(
         band_limit_note=spec.band_limit_note,
         max_mg_per_dose=spec.max_mg_per_dose,
         minimum_age_years=spec.minimum_age_years,
+        max_mg_per_dose_note=spec.max_mg_per_dose_note,
+        minimum_age_note=spec.minimum_age_note,
     )
-    product = Product(file.product.label, file.product.mg, file.product.ml, file.product.smallest_measurable_mg)
+    product = Product(
+        file.product.label,
+        file.product.mg,
+        file.product.ml,
+        file.product.smallest_measurable_mg,
+        file.product.citation,
+    )
     safety = file.safety
     anc = catalogue[A.ANC]
     if safety.anc_limit.op != "<" or safety.anc_limit.unit not in anc.conversions:

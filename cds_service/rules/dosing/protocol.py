@@ -41,6 +41,8 @@ class Protocol:
     band_limit_note: str
     max_mg_per_dose: Decimal
     minimum_age_years: int
+    max_mg_per_dose_note: str = ""  # why the per-dose cap is what it is (the rule book shows it)
+    minimum_age_note: str = ""
 
     @property
     def bands(self) -> tuple[DoseBand, DoseBand]:
@@ -63,6 +65,7 @@ class Product:
     mg: Decimal
     ml: Decimal
     smallest_measurable_mg: Decimal
+    citation: str = ""  # where the smallest measurable amount comes from (the rule book shows it)
 
     @property
     def mg_per_ml(self) -> Decimal:
