@@ -111,9 +111,9 @@ class Inputs:
     now: datetime
     lab_window: timedelta
     temperature_window: timedelta
+    trend_min_change: Decimal  # the pack's parameter, as a fraction
     age: AgeRange | None = None
     age_days: tuple[int, int] | None = None  # youngest and oldest possible age in days (None: unknown)
-    trend_min_change: Decimal = Decimal("0.10")
 
     def lab(self, analyte: A) -> Measurement | None:
         """The latest result in the lab window; None when there is none or the newest one cannot be read."""
