@@ -258,7 +258,7 @@ def _mount_sandbox(
     # $export before the FHIR server: its /{type}/{id} route would otherwise take Patient/$export.
     app.include_router(build_bulk_router(clock=clock), prefix=SANDBOX_FHIR_PATH, include_in_schema=False)
     app.include_router(
-        build_fhir_router(clock=clock),
+        build_fhir_router(clock=clock, bulk_export=True),
         prefix=SANDBOX_FHIR_PATH,
         include_in_schema=False,
         dependencies=[Depends(auth.fhir_access)],  # bearer tokens read only their patient's granted types

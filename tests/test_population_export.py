@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from cds_service.cli import main
 from cds_service.population.bulk_client import BackendAuth, BulkClient, BulkExportError, retry_after
 from cds_service.population.codes import export_request
 from cds_service.sandbox.bulk_export import build_bulk_router
+from cds_service.sandbox.fhir_server import build_fhir_router
 from cds_service.sandbox.fixtures import load_cases, load_patients
 from tests.conftest import FIXED_NOW
 from tests.servers import running_server
@@ -306,3 +307,20 @@ def test_an_export_without_patients_is_run_again_without_type_filters(tmp_path: 
     assert result.counts == {"Patient": 1, "Observation": 2}
     first, second = (parse_qs(str(call.request.url).split("?", 1)[1]) for call in kick.calls)
     assert "_typeFilter" in first and "_typeFilter" not in second
+
+
+def test_the_sandbox_capability_statement_declares_the_export(make_client: Callable[..., TestClient]) -> None:
+    """Bulk Data IG 2.0 (and the bdt test kit's CapabilityStatement checks): a server offering $export instantiates
+    the bulk-data CapabilityStatement and lists the patient- and group-level operations. The standalone fixture
+    FHIR server, which has no $export, declares neither."""
+    statement = make_client().get("/sandbox/fhir/metadata").json()
+    assert statement["instantiates"] == ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"]
+    assert {op["definition"].rsplit("/", 1)[1] for op in statement["rest"][0]["operation"]} == {
+        "patient-export",
+        "group-export",
+    }
+    standalone = FastAPI()
+    standalone.include_router(build_fhir_router(clock=lambda: FIXED_NOW))
+    with TestClient(standalone) as client:
+        plain = client.get("/metadata").json()
+    assert "instantiates" not in plain and "operation" not in plain["rest"][0]

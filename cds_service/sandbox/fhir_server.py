@@ -34,9 +34,21 @@ def _outcome(status: int, message: str, code: IssueCode) -> Response:
     return Response(build_operation_outcome([message], code=code), status_code=status, media_type=FHIR_JSON)
 
 
+# Bulk Data Access IG 2.0: what a server offering $export declares (sandbox mode mounts the export beside us).
+BULK_DATA_CAPABILITY = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
+BULK_EXPORT_OPERATIONS = (
+    {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"},
+    {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"},
+)
+
+
 def build_fhir_router(
-    patients: dict[str, FixturePatient] | None = None, *, clock: Callable[[], datetime] | None = None
+    patients: dict[str, FixturePatient] | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    bulk_export: bool = False,
 ) -> APIRouter:
+    """`bulk_export`: the sandbox's $export is mounted under the same base, and the CapabilityStatement says so."""
     fixtures = patients if patients is not None else load_patients()
     now = clock or (lambda: datetime.now(UTC))
     router = APIRouter()
@@ -47,9 +59,11 @@ def build_fhir_router(
 
     @router.get("/metadata")
     async def metadata() -> Response:
+        exports: dict[str, object] = {"instantiates": [BULK_DATA_CAPABILITY]} if bulk_export else {}
         return _json(
             {
                 "resourceType": "CapabilityStatement",
+                **exports,
                 "status": "active",
                 "date": now().date().isoformat(),
                 "kind": "instance",
@@ -79,6 +93,7 @@ def build_fhir_router(
                             }
                             for kind in SEARCHABLE
                         ],
+                        **({"operation": list(BULK_EXPORT_OPERATIONS)} if bulk_export else {}),
                     }
                 ],
             }
