@@ -120,8 +120,16 @@ class Prefilter:
         self.window = max(parameters.lab_window, parameters.temperature_window) + SLACK
         self.future = parameters.future_tolerance + SLACK
         self.warning_ferritin = pack.decision.warning_ferritin
-        # Sets that can decide a card for a patient with no coded diagnosis.
-        self.sets = tuple(s for s in pack.sets if s.role != "display" and not any(p.diagnosis for p in s.population))
+        # Sets that can decide a card for a patient with no coded diagnosis, less those that can only be met when the
+        # warning ferritin is met anyway (the trial's path without sJIA requires ferritin > 2,000): such a patient is
+        # a candidate already, so their other items need not be read.
+        self.sets = tuple(
+            s
+            for s in pack.sets
+            if s.role != "display"
+            and not any(p.diagnosis for p in s.population)
+            and not _needs_warning_ferritin(s, self.warning_ferritin)
+        )
         self.everyone = any(_unbounded(s.score) for s in self.sets if s.score is not None)
         relevance: dict[A, Relevance] = {}
         _note_threshold(relevance, A.FERRITIN, self.warning_ferritin)
@@ -276,6 +284,37 @@ def _higher_edge(a: Edge | None, b: Edge | None) -> Edge | None:
     if a.value != b.value:
         return a if a.value > b.value else b
     return Edge(a.value, a.inclusive or b.inclusive)
+
+
+def _needs_warning_ferritin(definition: CriteriaSet, warning: Threshold) -> bool:
+    """Is a ferritin at or past the warning threshold necessary for this set to be met (an item every way of
+    meeting it needs, whose threshold implies the warning's)?"""
+    if definition.score is not None or definition.rule is None:
+        return False
+    return any(
+        isinstance(item, LabItem)
+        and item.analytes == (A.FERRITIN,)
+        and item.uln_multiple is None
+        and item.infants is None
+        and _implies(item.threshold, warning)
+        for item in _necessary_items(definition.rule)
+    )
+
+
+def _necessary_items(item: Item) -> list[Item]:
+    """The item itself, and, through groups that need all their items, every item below."""
+    if isinstance(item, Group) and item.k == len(item.items):
+        return [item, *(found for part in item.items for found in _necessary_items(part))]
+    return [item]
+
+
+def _implies(threshold: Threshold, warning: Threshold) -> bool:
+    """Does meeting `threshold` mean meeting `warning` (both upward, in canonical units)?"""
+    if threshold.op not in (">", ">=") or warning.op not in (">", ">="):
+        return False
+    if threshold.canonical != warning.canonical:
+        return threshold.canonical > warning.canonical
+    return warning.op == ">=" or threshold.op == ">"
 
 
 def _unbounded(score: Score) -> bool:
